@@ -1,0 +1,1 @@
+"""Shared lm blocks (used by two papers or more)."""

@@ -1,0 +1,178 @@
+"""Mixture-of-linear-experts layers: vanilla MoE and MEO (He et al., EMNLP 2023, Sec. 3).
+
+Each FFN linear becomes n bias-free experts W in R^{n x out x in} with its own router; the activation
+stays outside. For routed unit b with gates G_b (k non-zeros):
+
+    vanilla MoE (Eq. 1):   y_bt = sum_i G_bi (W_i x_bt)               k matmuls per unit
+    MEO         (Eq. 3-4): W~_b = sum_i G_bi W_i,  y_bt = W~_b x_bt   one merge, then one matmul
+
+At sequence and task level the two are equal (distributivity); MEO only saves compute. At token level
+vanilla MoE routes each token while MEO (official code) still routes per sequence, after the token
+attention block of Sec. 3.2, TokenAtt(x) = W_up ReLU(W_down x + b_down) + b_up, applied as
+x <- x + TokenAtt(x) before both gating and the merged matmul.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .gating import NoisyTopKGate, Routing
+
+MODES = ("moe", "meo")
+LEVELS = ("sequence", "task", "token")
+TASK_EMB_DIM = 128
+# Official task-level projection widths: 128 -> 128/64 = 2 (MEO), 128 -> 128/16 = 8 (MoE).
+TASK_PROJ = {"meo": TASK_EMB_DIM // 64, "moe": TASK_EMB_DIM // 16}
+MERGE_CHUNK_BYTES = 256 * 2**20
+
+
+class RoutingState:
+    """Per-batch context the model hands to every MoE linear (shared by reference)."""
+
+    def __init__(self, pad_in_mean: bool = True):
+        self.pad_in_mean = pad_in_mean   # official: the sequence mean includes padding
+        self.mask: torch.Tensor | None = None     # (B, T) attention mask
+        self.task_u: torch.Tensor | None = None   # (B, 128) task-description embedding
+
+
+def sequence_mean(x: torch.Tensor, mask: torch.Tensor | None, pad_in_mean: bool) -> torch.Tensor:
+    """(B, T, d) -> (B, d); mean over all positions (official) or over unmasked ones."""
+    if pad_in_mean or mask is None:
+        return x.mean(dim=1)
+    m = mask.to(x.dtype).unsqueeze(-1)                                   # (B, T, 1)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def moe_apply(x: torch.Tensor, gates: torch.Tensor, weight: torch.Tensor,
+              bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Vanilla MoE, y_r = sum_i G_ri (W_i x_r + b_i), grouped by expert (one matmul per used expert).
+
+    x: (R, T, in) routed units; gates: (R, n); weight: (n, out, in); bias: (n, out) -> (R, T, out).
+    The loop runs over experts, never over units.
+    """
+    y = x.new_zeros(x.shape[0], x.shape[1], weight.shape[1])
+    for e in range(weight.shape[0]):
+        rows = gates[:, e].nonzero(as_tuple=True)[0]
+        if rows.numel() == 0:
+            continue
+        out = x.index_select(0, rows) @ weight[e].T                          # (r, T, out)
+        if bias is not None:
+            out = out + bias[e]
+        y.index_add_(0, rows, out * gates[rows, e, None, None].to(out.dtype))
+    return y
+
+
+def meo_merge(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """W~_b = sum_i G_bi W_i (Eq. 3) -> (B, out, in).
+
+    Gathers the k selected experts when 2k < n (official), else one dense (B x n)(n x out*in) matmul;
+    the gather is chunked over B so that B_chunk * k * out * in stays under MERGE_CHUNK_BYTES.
+    """
+    n, out_f, in_f = weight.shape
+    k = indices.shape[1]
+    if 2 * k >= n:
+        return (gates.to(weight.dtype) @ weight.reshape(n, -1)).view(-1, out_f, in_f)
+    g_sel = gates.gather(1, indices).to(weight.dtype)                         # (B, k)
+    per_row = k * out_f * in_f * weight.element_size()
+    step = max(1, MERGE_CHUNK_BYTES // per_row)
+    parts = [torch.einsum("bk,bkoi->boi", g_sel[s : s + step], weight[indices[s : s + step]])
+             for s in range(0, gates.shape[0], step)]
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def meo_apply(x: torch.Tensor, routing: Routing, weight: torch.Tensor,
+              bias: torch.Tensor | None = None) -> torch.Tensor:
+    """MEO, y_bt = W~_b x_bt + b~_b (Eq. 4). x: (B, T, in) -> (B, T, out)."""
+    w = meo_merge(routing.gates, routing.indices, weight)                     # (B, out, in)
+    y = torch.bmm(x, w.transpose(1, 2))                                       # (B, T, out)
+    if bias is not None:
+        y = y + (routing.gates.to(bias.dtype) @ bias).unsqueeze(1)           # b~_b = sum_i G_bi b_i
+    return y
+
+
+class TokenAtt(nn.Module):
+    """Token attention of MEO Sec. 3.2: d -> d/reduction -> d bottleneck, zero at initialisation."""
+
+    def __init__(self, dim: int, reduction: int = 64):
+        super().__init__()
+        hidden = max(1, dim // reduction)
+        self.down = nn.Linear(dim, hidden)    # default init = kaiming_uniform(a=sqrt(5)), as official
+        self.up = nn.Linear(hidden, dim)
+        nn.init.zeros_(self.down.bias)
+        nn.init.zeros_(self.up.weight)        # W_up = 0: the block starts as the identity residual
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(torch.relu(self.down(x)))
+
+
+class MoELinear(nn.Module):
+    """A linear layer made of `n_experts` experts with its own noisy top-k router.
+
+    mode: "moe" (vanilla, Eq. 1) or "meo" (merged, Eq. 3-4); level: "sequence", "task" or "token".
+    At token level MEO routes per sequence after TokenAtt, as the official code does.
+    The latest auxiliary loss is kept in `self.aux_loss` for the model to collect.
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_experts: int, k: int, *,
+                 mode: str = "meo", level: str = "sequence", bias: bool = False,
+                 state: RoutingState | None = None, att_reduction: int = 64, noisy: bool = True):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; valid: {LEVELS}")
+        self.in_features, self.out_features = in_features, out_features
+        self.mode, self.level, self.state = mode, level, state or RoutingState()
+        self.weight = nn.Parameter(torch.empty(n_experts, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(n_experts, out_features)) if bias else None
+        nn.init.kaiming_uniform_(self.weight.view(-1, in_features), a=math.sqrt(5))
+        route_dim = in_features
+        self.task_proj = None
+        if level == "task":
+            route_dim = TASK_PROJ[mode]
+            self.task_proj = nn.Linear(TASK_EMB_DIM, route_dim)
+        self.gate = NoisyTopKGate(route_dim, n_experts, k, noisy=noisy)
+        self.token_att = TokenAtt(in_features, att_reduction) if (mode, level) == ("meo", "token") else None
+        self.aux_loss = torch.zeros(())
+
+    @classmethod
+    def upcycle(cls, linear: nn.Linear, n_experts: int, k: int, *, drop_bias: bool = True, **kw) -> "MoELinear":
+        """Copy a dense linear into every expert; the merged weight then equals it for any gates."""
+        keep_bias = linear.bias is not None and not drop_bias
+        layer = cls(linear.in_features, linear.out_features, n_experts, k, bias=keep_bias, **kw)
+        layer.to(device=linear.weight.device, dtype=linear.weight.dtype).train(linear.training)
+        with torch.no_grad():
+            layer.weight.copy_(linear.weight.unsqueeze(0).expand_as(layer.weight))
+            if keep_bias:
+                layer.bias.copy_(linear.bias.unsqueeze(0).expand_as(layer.bias))
+        return layer
+
+    def route_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.level == "task":
+            if self.state.task_u is None:
+                raise RuntimeError("task-level routing needs state.task_u (the task-description embedding)")
+            return self.task_proj(self.state.task_u)
+        if self.level == "token" and self.mode == "moe":
+            return x.reshape(-1, x.shape[-1])                                  # (B*T, in)
+        return sequence_mean(x, self.state.mask, self.state.pad_in_mean)      # (B, in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, in) -> (B, T, out)."""
+        if self.token_att is not None:
+            x = x + self.token_att(x)
+        routing = self.gate(self.route_input(x))
+        self.aux_loss = routing.aux_loss
+        if self.mode == "meo":
+            return meo_apply(x, routing, self.weight, self.bias)
+        if self.level == "token":
+            B, T, _ = x.shape
+            y = moe_apply(x.reshape(B * T, 1, -1), routing.gates, self.weight, self.bias)
+            return y.view(B, T, -1)
+        return moe_apply(x, routing.gates, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in={self.in_features}, out={self.out_features}, n={self.weight.shape[0]}, "
+                f"k={self.gate.k}, mode={self.mode}, level={self.level}, bias={self.bias is not None}")

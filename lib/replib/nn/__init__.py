@@ -1,0 +1,1 @@
+"""Shared nn blocks (used by two papers or more)."""

@@ -1,0 +1,1 @@
+"""Shared rl blocks (used by two papers or more)."""
