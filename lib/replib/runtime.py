@@ -126,6 +126,25 @@ def cache_dir() -> Path:
     return path
 
 
+def time_call(fn, device, reps: int = 3) -> float:
+    """Median wall time of fn() over `reps` calls after one warm-up; synchronises CUDA around each."""
+    import torch
+
+    def sync():
+        if getattr(device, "type", str(device)).startswith("cuda"):
+            torch.cuda.synchronize(device)
+
+    fn()
+    times = []
+    for _ in range(max(1, reps)):
+        sync()
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
 # ----------------------------------------------------------------------------- run header
 def git_sha(short: bool = True) -> str:
     try:

@@ -1,5 +1,5 @@
 """MEO: Merging Experts into One (He et al., EMNLP 2023). See notebooks/01_meo.ipynb."""
-from .flops import BERT_SIZES, BertDims, flops, flops_breakdown, flops_table
+from .flops import BERT_SIZES, BertDims, flops, flops_breakdown, token_att_flops
 from .gating import NoisyTopKGate, cv_squared, prob_in_top_k
-from .layers import MoELinear, RoutingState, TokenAtt, meo_apply, meo_merge, moe_apply
+from .layers import MoEFFN, MoELinear, RoutingState, TokenAtt, meo_apply, meo_merge, moe_apply
 from .model import MoEClassifier, moe_layers, split_encoder, upcycle_bert

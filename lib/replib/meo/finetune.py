@@ -25,10 +25,10 @@ def load_encoder(name: str):
 
     from .. import assets
 
-    if name in ("tiny", "minilm-l6"):
-        model, tok = assets.load_encoder("minilm-l6")
-        if name == "minilm-l6":
-            return model, tok
+    if name == "minilm-l6":
+        return assets.load_encoder("minilm-l6")
+    if name == "tiny":   # random 2-layer BERT with MiniLM's tokenizer: the smoke profile
+        tok = AutoTokenizer.from_pretrained(assets.encoder_path("minilm-l6"))
         cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                          intermediate_size=256, max_position_embeddings=512)
         return BertModel(cfg), tok
@@ -56,7 +56,7 @@ def _tokenise(tok, frame, max_len: int) -> dict:
     out = {k: enc[k] for k in ("input_ids", "attention_mask")}
     if "token_type_ids" in enc:
         out["token_type_ids"] = enc["token_type_ids"]
-    out["labels"] = torch.as_tensor(frame["label"].to_numpy(), dtype=torch.long)
+    out["labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)
     return out
 
 
@@ -140,7 +140,7 @@ def train_one(top: nn.Module, data: TaskData, cfg, *, mode: str, k: int, seed: i
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
     return {"task": data.name, "mode": mode, "level": level, "k": k, "seed": seed,
             "acc": evaluate(model, data.dev, device), "loss_first": float(np.mean(losses[:5])),
             "loss_last": float(np.mean(losses[-5:])), "steps": len(losses)}

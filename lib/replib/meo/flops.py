@@ -51,7 +51,7 @@ def flops_breakdown(model: str | BertDims, k: int, seq_len: int = 128, mode: str
 
     exact=True models our implementation on HF BertForMaskedLM in eval mode: the MLM head transform
     (2 n d^2), each router's u W_g (2 d_in n_experts per linear), and MEO's merge over all n experts
-    when 2k >= n (dense matmul branch) instead of the k gathered ones.
+    when 2k > n (`meo_merge` then merges densely) instead of the k selected ones.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
@@ -67,7 +67,7 @@ def flops_breakdown(model: str | BertDims, k: int, seq_len: int = 128, mode: str
         parts["ffn"] = float(k * one_ffn)
     else:
         merged = k
-        if exact and n_experts is not None and 2 * k >= n_experts:
+        if exact and n_experts is not None and 2 * k > n_experts:
             merged = n_experts
         parts["ffn"] = float(one_ffn)
         parts["merge"] = float(4 * merged * L * d * f)
@@ -85,7 +85,8 @@ def flops(model: str | BertDims, k: int, seq_len: int = 128, mode: str = "moe", 
     return sum(flops_breakdown(model, k, seq_len, mode, **kw).values())
 
 
-def flops_table(ks=(1, 2, 4, 8, 16, 32), models=tuple(BERT_SIZES), seq_len: int = 128) -> list[dict]:
-    """Rows {model, k, mode, gflops} for the headline figure (sequence-level routing)."""
-    return [{"model": m, "k": k, "mode": mode, "gflops": flops(m, k, seq_len, mode) / 1e9}
-            for m in models for mode in ("moe", "meo") for k in ks]
+def token_att_flops(model: str | BertDims, seq_len: int = 128, reduction: int = 64) -> float:
+    """FLOPs of MEO's TokenAtt blocks: per FFN linear with input width m, 2 n (2 m * max(1, m // r))."""
+    D = _dims(model)
+    per_layer = sum(4 * seq_len * m * max(1, m // reduction) for m in (D.hidden, D.ffn))
+    return float(D.layers * per_layer)

@@ -1,0 +1,82 @@
+"""MEO vs vanilla MoE FFN time across k, in one process, plus our fast paths against literal references.
+
+    python benchmarks/bench_meo.py [--device auto] [--batch 32] [--seq 128] [--experts 32] [--ks 1,2,4,8,16,32]
+
+Columns (all times in ms per batch, median of --reps after a warm-up):
+  moe      our vanilla MoE (tokens grouped by expert: one matmul per used expert)
+  meo      our MEO (merge the k selected experts, then one bmm)
+  moe/meo  speed-up of MEO over vanilla MoE at the same k (the paper's claim: grows with k)
+  meo/k1   MEO time relative to its own k=1 (flat means the paper's "cost of one expert")
+  loop     literal reference: Python loop over sequences and their selected experts (only at --loop-ks)
+  loop/moe speed-up of our grouped MoE over the literal loop
+Same weights and router in every column, so all compute the same function (asserted on the first k).
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from replib.meo import MoEFFN
+from replib.runtime import device_name, pick_device, time_call
+
+
+def literal_moe_ffn(ffn: MoEFFN, x: torch.Tensor) -> torch.Tensor:
+    """Per-sequence loop: y_b = sum_i G_bi W_i x_b for each linear (the slow, obvious reference)."""
+    def linear(lin, h):
+        g = lin.gate(h.mean(1)).gates
+        out = h.new_zeros(h.shape[0], h.shape[1], lin.out_features)
+        for b in range(h.shape[0]):
+            for i in g[b].nonzero().flatten().tolist():
+                out[b] += g[b, i] * (h[b] @ lin.weight[i].T)
+        return out
+    return linear(ffn.down, torch.nn.functional.gelu(linear(ffn.up, x)))
+
+
+@torch.no_grad()
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--dims", default="768,3072", help="d,f of the FFN (BERT-base)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--experts", type=int, default=32)
+    ap.add_argument("--ks", default="1,2,4,8,16,32")
+    ap.add_argument("--loop-ks", default="1,4", help="k values at which the literal loop also runs")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    args = ap.parse_args()
+    device = pick_device(args.device)
+    dtype = getattr(torch, args.dtype)
+    d, f = map(int, args.dims.split(","))
+    ks = [int(k) for k in args.ks.split(",")]
+    loop_ks = {int(k) for k in args.loop_ks.split(",") if k}
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, args.seq, d, device=device, dtype=dtype)
+    print(f"device {device} ({device_name(device)}), FFN {d}->{f}->{d}, {args.experts} experts, "
+          f"batch {args.batch}x{args.seq}, {args.dtype}")
+    print(f"{'k':>4} {'moe ms':>9} {'meo ms':>9} {'moe/meo':>8} {'meo/k1':>7} {'loop ms':>9} {'loop/moe':>9}")
+    base = None
+    for k in ks:
+        moe = MoEFFN(d, f, args.experts, k, "moe")
+        for lin in (moe.up, moe.down):
+            lin.gate.w_gate.normal_()          # a random router, so sequences pick different experts
+        meo = MoEFFN(d, f, args.experts, k, "meo")
+        meo.load_state_dict(moe.state_dict())
+        moe, meo = (m.to(device=device, dtype=dtype).eval() for m in (moe, meo))
+        if k == ks[0]:
+            tol = 1e-3 if dtype == torch.float32 else 5e-2
+            torch.testing.assert_close(meo(x), moe(x), atol=tol, rtol=tol)
+        t_moe = time_call(lambda: moe(x), device, args.reps)
+        t_meo = time_call(lambda: meo(x), device, args.reps)
+        base = base or t_meo
+        loop = ""
+        if k in loop_ks:
+            t_loop = time_call(lambda: literal_moe_ffn(moe, x), device, 1)
+            loop = f"{1e3 * t_loop:>9.1f} {t_loop / t_moe:>9.2f}"
+        print(f"{k:>4} {1e3 * t_moe:>9.1f} {1e3 * t_meo:>9.1f} {t_moe / t_meo:>8.2f} {t_meo / base:>7.2f} {loop}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

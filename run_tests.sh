@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (as run_all.sh does), then run the unit, notebook-smoke and hygiene tests.
+#   ./run_tests.sh [pytest args...]      e.g. ./run_tests.sh tests/unit -k meo
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/setup_env.sh
+exec python -m pytest -n "${PYTEST_WORKERS:-2}" --durations=10 "$@"
