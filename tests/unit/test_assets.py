@@ -301,3 +301,114 @@ def test_smollm2_logits_and_cached_reload():
     with torch.no_grad():
         assert torch.equal(model2(**enc).logits, logits)
     assert not math.isnan(float(logits[0, -1].max()))
+
+
+# --------------------------------------------------------------------------- saved tokenizers
+TOKENIZER_TEXTS = [
+    "", " ", "Hello world", "  two leading spaces", "\tTab, then\nnewlines\n\n", "multiple    inner   spaces ",
+    "naïve café — déjà vu", "日本語のテキスト、中文，한국어", "emoji 🤖🚀 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u200b zero width",
+    "<bos>special<eos> tokens <pad> in <mask> text", "<start_of_turn>user\nhi<end_of_turn>\n", "x" * 300,
+    " ".join(["The quick brown fox jumps over the lazy dog, while 3.14159 apples (and 42 pears) sit on "
+              "the table; résumé, coöperate, Straße."] * 12),
+]
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "  Hi there 👋\nwhat's 2+2?"},
+        {"role": "assistant", "content": "4."}, {"role": "user", "content": "And in 日本語?"}]
+TEMPLATE = ("{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+            "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+
+
+def _assert_same_tokenizer(ref, fast):
+    """Same class, backend, special tokens, padding side, chat template, and the same ids/masks on TOKENIZER_TEXTS."""
+    assert type(fast) is type(ref)
+    assert fast.backend_tokenizer.to_str() == ref.backend_tokenizer.to_str()
+    assert repr(fast.init_kwargs) == repr(ref.init_kwargs) and fast.name_or_path == ref.name_or_path
+    assert fast.special_tokens_map == ref.special_tokens_map and fast.all_special_ids == ref.all_special_ids
+    assert repr(fast.added_tokens_decoder) == repr(ref.added_tokens_decoder)
+    assert (fast.padding_side, fast.truncation_side, fast.model_max_length) == \
+        (ref.padding_side, ref.truncation_side, ref.model_max_length)
+    assert fast.chat_template == ref.chat_template
+    for kwargs in ({}, {"add_special_tokens": False}, {"padding": True}, {"padding": True, "truncation": True,
+                                                                          "max_length": 16}):
+        a, b = ref(TOKENIZER_TEXTS, **kwargs), fast(TOKENIZER_TEXTS, **kwargs)
+        assert a["input_ids"] == b["input_ids"] and a["attention_mask"] == b["attention_mask"], kwargs
+    a, b = ref(TOKENIZER_TEXTS[:6], TOKENIZER_TEXTS[6:12], padding=True), fast(TOKENIZER_TEXTS[:6],
+                                                                                TOKENIZER_TEXTS[6:12], padding=True)
+    assert a["input_ids"] == b["input_ids"] and a["attention_mask"] == b["attention_mask"]
+    ids = ref(TOKENIZER_TEXTS)["input_ids"]
+    assert fast.batch_decode(ids) == ref.batch_decode(ids)
+    assert fast.batch_decode(ids, skip_special_tokens=True) == ref.batch_decode(ids, skip_special_tokens=True)
+    if ref.chat_template:
+        text = ref.apply_chat_template(CHAT, tokenize=False, add_generation_prompt=True)
+        assert fast.apply_chat_template(CHAT, tokenize=False, add_generation_prompt=True) == text
+        assert fast(text, add_special_tokens=False)["input_ids"] == ref(text, add_special_tokens=False)["input_ids"]
+
+
+def _save_small_tokenizer(folder: Path, cls_name: str, **kwargs) -> Path:
+    """A Gemma-style BPE tokenizer (byte fallback, special and plain added tokens) saved by save_pretrained."""
+    from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import BPE
+    from transformers import GemmaTokenizer, TokenizersBackend
+
+    vocab = {t: i for i, t in enumerate(["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"])}
+    for piece in [f"<0x{i:02X}>" for i in range(256)] + list("▁abcdefghijklmnopqrstuvwxyz") + ["▁t", "he", "▁the"]:
+        vocab.setdefault(piece, len(vocab))
+    tok = Tokenizer(BPE(vocab=vocab, merges=[("▁", "t"), ("h", "e"), ("▁t", "he")], unk_token="<unk>",
+                        fuse_unk=True, byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
+                                                       special_tokens=[("<bos>", 2)])
+    tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in
+                            ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]])
+    tok.add_tokens([AddedToken("[multimodal]", normalized=False)])
+    cls = {"GemmaTokenizer": GemmaTokenizer, "TokenizersBackend": TokenizersBackend}[cls_name]
+    cls(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>", pad_token="<pad>",
+        **kwargs).save_pretrained(folder)
+    return folder
+
+
+def _no_auto_tokenizer(monkeypatch):
+    from transformers import AutoTokenizer
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained",
+                        lambda *a, **k: pytest.fail("load_saved_tokenizer fell back to AutoTokenizer"))
+
+
+@pytest.mark.parametrize("cls_name,kwargs", [("GemmaTokenizer", {}),
+                                             ("TokenizersBackend", {"chat_template": TEMPLATE})])
+def test_saved_tokenizer_equals_auto_tokenizer(tmp_path, monkeypatch, cls_name, kwargs):
+    from transformers import AutoTokenizer
+
+    folder = _save_small_tokenizer(tmp_path / "tok", cls_name, **kwargs)
+    ref = AutoTokenizer.from_pretrained(folder)
+    _no_auto_tokenizer(monkeypatch)  # the one-parse path, not the fallback
+    fast = models.load_saved_tokenizer(folder)
+    _assert_same_tokenizer(ref, fast)
+    assert type(fast).__name__ == cls_name and fast.padding_side == ("left" if cls_name == "GemmaTokenizer" else
+                                                                     "right")
+
+
+def test_saved_tokenizer_falls_back_outside_the_plain_case(tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    folder = _save_small_tokenizer(tmp_path / "tok", "GemmaTokenizer", extra_special_tokens=["<start_of_turn>"])
+    assert "extra_special_tokens" in json.loads((folder / "tokenizer_config.json").read_text())
+    calls, real = [], AutoTokenizer.from_pretrained
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **k: calls.append(a) or real(*a, **k))
+    fast = models.load_saved_tokenizer(folder)
+    assert len(calls) == 1
+    monkeypatch.undo()
+    _assert_same_tokenizer(AutoTokenizer.from_pretrained(folder), fast)
+
+
+@pytest.mark.parametrize("name", list(registry.GGUF_MODELS))
+def test_cached_lm_tokenizer_equals_auto_tokenizer(name, monkeypatch):
+    from transformers import AutoTokenizer
+
+    folder = models.lm_cache(name)
+    if not (folder / models.MARKER).is_file():
+        pytest.skip(f"{name} is not converted yet in {folder} (load_causal_lm({name!r}) does it once)")
+    ref = AutoTokenizer.from_pretrained(folder)
+    _no_auto_tokenizer(monkeypatch)
+    _assert_same_tokenizer(ref, models.load_saved_tokenizer(folder))

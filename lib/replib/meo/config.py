@@ -38,18 +38,20 @@ class Config:
     """'tiny' (random 2-layer BERT, smoke), 'minilm-l6' (pretrained, offline) or a hub id (full)."""
     tasks: tuple = ("RTE", "MRPC", "SST-2")
     """GLUE tasks (dev split is the test set)."""
-    n_train: int | None = 512
+    n_train: int | None = 320
     """training examples per task (random subset, same for every run); None = all."""
     n_eval: int | None = None
     """dev examples per task; None = the whole dev set."""
-    max_len: int = 128
+    max_len: int = 64
     """tokens per example after truncation."""
     n_experts: int = 8
     """experts per upcycled linear."""
     ks: tuple = (1, 2, 4, 8)
     """k values of the accuracy sweep (k = n_experts is 'all experts')."""
-    moe_ks: tuple = (1, 2, 4, 8)
-    """k values at which vanilla MoE is also trained (same seeds) beside MEO."""
+    moe_ks: tuple = (1, 4)
+    """k values at which vanilla MoE is also trained beside MEO, as a witness of their equality."""
+    moe_seeds: int = 1
+    """seeds of those vanilla MoE runs (the first moe_seeds of MEO's seeds, compared pairwise)."""
     token_k: int = 4
     """k of the token-level comparison (F4)."""
     att_reduction: int = 64
@@ -64,7 +66,7 @@ class Config:
     """AdamW learning rate (linear decay to 0)."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
-    n_frozen: int = 4
+    n_frozen: int = 5
     """bottom encoder layers kept frozen and cached (0 = fine-tune everything, as the paper)."""
     drop_ffn_bias: bool = True
     """drop the pretrained FFN biases when upcycling (faithful to the official code)."""
@@ -88,6 +90,8 @@ class Config:
             raise ValueError(f"encoder must be one of {ENCODERS} or a hub id, got {self.encoder!r}")
         if self.seeds < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("seeds, epochs and batch_size must be >= 1")
+        if not 0 <= self.moe_seeds <= self.seeds:
+            raise ValueError(f"moe_seeds={self.moe_seeds} must lie in [0, seeds={self.seeds}]")
 
 
 PROFILES: dict[str, dict] = {
@@ -97,8 +101,8 @@ PROFILES: dict[str, dict] = {
                   seeds=1, epochs=1, batch_size=16, lr=1e-3, n_frozen=1),
     "quick": dict(),
     "full": dict(encoder="bert-base-uncased", tasks=("RTE", "MRPC", "SST-2", "CoLA"), n_train=None,
-                 n_experts=8, ks=(1, 2, 4, 8), moe_ks=(1, 2, 4, 8), seeds=3, epochs=3, batch_size=32,
-                 lr=2e-5, n_frozen=0, timing_batch=32, timing_reps=10),
+                 n_experts=8, ks=(1, 2, 4, 8), moe_ks=(1, 2, 4, 8), moe_seeds=3, seeds=3, epochs=3, batch_size=32,
+                 max_len=128, lr=2e-5, n_frozen=0, timing_batch=32, timing_reps=10),
 }
 
 

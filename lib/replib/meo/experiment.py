@@ -70,11 +70,11 @@ def prepare(cfg, device) -> GlueContext:
 
 
 def _sweep(cfg, ctx: GlueContext, device, seed: int, runs: list[tuple], desc: str) -> pd.DataFrame:
-    """Train every (task, mode, level, k) of `runs` for cfg.seeds seeds."""
+    """Train every (task, mode, level, k, n_seeds) of `runs` from seeds seed .. seed + n_seeds - 1."""
     rows = []
-    with tqdm(total=len(runs) * cfg.seeds, desc=desc) as bar:
-        for task, mode, level, k in runs:
-            for s in range(seed, seed + cfg.seeds):
+    with tqdm(total=sum(r[4] for r in runs), desc=desc) as bar:
+        for task, mode, level, k, n_seeds in runs:
+            for s in range(seed, seed + n_seeds):
                 t = time.perf_counter()
                 row = train_one(ctx.top, ctx.tasks[task], cfg, mode=mode, k=k, seed=s, device=device, level=level)
                 row["train_s"] = time.perf_counter() - t
@@ -85,18 +85,18 @@ def _sweep(cfg, ctx: GlueContext, device, seed: int, runs: list[tuple], desc: st
 
 
 def glue_frame(cfg, ctx: GlueContext, device, seed: int = 0) -> pd.DataFrame:
-    """F3: dense (k = 0 in the table), MEO at every k of cfg.ks, vanilla MoE at cfg.moe_ks (same seeds)."""
+    """F3: dense (k = 0 in the table), MEO at every k of cfg.ks, vanilla MoE at cfg.moe_ks (first seeds)."""
     runs = []
     for task in cfg.tasks:
-        runs.append((task, "dense", "sequence", 0))
-        runs += [(task, "meo", "sequence", k) for k in cfg.ks]
-        runs += [(task, "moe", "sequence", k) for k in cfg.moe_ks]
+        runs.append((task, "dense", "sequence", 0, cfg.seeds))
+        runs += [(task, "meo", "sequence", k, cfg.seeds) for k in cfg.ks]
+        runs += [(task, "moe", "sequence", k, cfg.moe_seeds) for k in cfg.moe_ks]
     return _sweep(cfg, ctx, device, seed, runs, "F3 GLUE sweep")
 
 
 def token_frame(cfg, ctx: GlueContext, device, seed: int = 0) -> pd.DataFrame:
     """F4: (a) vanilla token-level MoE, (c) MEO + TokenAtt, both at cfg.token_k; (b) comes from F3."""
-    runs = [(task, mode, "token", cfg.token_k) for task in cfg.tasks for mode in ("moe", "meo")]
+    runs = [(task, mode, "token", cfg.token_k, cfg.seeds) for task in cfg.tasks for mode in ("moe", "meo")]
     return _sweep(cfg, ctx, device, seed, runs, "F4 token level")
 
 

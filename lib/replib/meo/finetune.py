@@ -96,6 +96,19 @@ def _batch(d: dict, idx: torch.Tensor, device) -> dict:
     return out
 
 
+def bucketed_batches(lengths: torch.Tensor, batch_size: int, gen: torch.Generator, pool: int = 8) -> list:
+    """Shuffled batches of similar length: shuffle, sort within pools of `pool` batches, shuffle batches.
+
+    Padding then stays small (batches are trimmed to their longest example) while order stays random.
+    """
+    perm = torch.randperm(lengths.numel(), generator=gen)
+    batches = []
+    for chunk in perm.split(batch_size * pool):
+        chunk = chunk[lengths[chunk].argsort(stable=True)]
+        batches += list(chunk.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen)]
+
+
 @torch.no_grad()
 def evaluate(model: MoEClassifier, d: dict, device, batch_size: int = 128) -> float:
     """Accuracy on a tokenised split."""
@@ -125,15 +138,16 @@ def train_one(top: nn.Module, data: TaskData, cfg, *, mode: str, k: int, seed: i
     seed_everything(seed)
     model = build_model(top, data.num_labels, mode, k, cfg, level).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     n = data.train["labels"].shape[0]
     steps = cfg.epochs * max(1, -(-n // cfg.batch_size))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
     gen = torch.Generator().manual_seed(seed)
+    lengths = data.train["attention_mask"].sum(1)
     losses = []
     model.train()
     for _ in range(cfg.epochs):
-        for idx in torch.randperm(n, generator=gen).split(cfg.batch_size):
+        for idx in bucketed_batches(lengths, cfg.batch_size, gen):
             logits = model(**_batch(data.train, idx, device))
             loss = F.cross_entropy(logits, data.train["labels"][idx].to(device)) + model.aux_loss()
             opt.zero_grad(set_to_none=True)

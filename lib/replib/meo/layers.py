@@ -63,27 +63,56 @@ def moe_apply(x: torch.Tensor, gates: torch.Tensor, weight: torch.Tensor,
     return y
 
 
-def meo_merge(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """W~_b = sum_i G_bi W_i -> (B, out, in), as one GEMM over the experts the batch uses.
+def _merge_basis(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tensor):
+    """(g, w): gates and experts restricted to the experts U the batch uses, or all n when most are used.
 
     The official code gathers each sequence's k experts (B x k x out x in) when 2k < n, else sums all
-    n densely. Here the merge is G[:, U] (B x |U|) @ W[U] (|U| x out*in) over the set U of experts used
-    by the batch, or over all n when more than half are used (then copying W[U] costs more than it
-    saves). Same result; far less memory traffic, which is what the merge is bound by.
+    n densely. Merging over U instead gives the same W~ with far less memory traffic, which is what the
+    merge is bound by; copying W[U] only pays when at most half of the experts are used.
     """
-    n, out_f, in_f = weight.shape
     used = indices.unique()
-    if 2 * used.numel() > n:
-        return (gates.to(weight.dtype) @ weight.reshape(n, -1)).view(-1, out_f, in_f)
-    g = gates.index_select(1, used).to(weight.dtype)                          # (B, |U|)
-    return (g @ weight.index_select(0, used).reshape(used.numel(), -1)).view(-1, out_f, in_f)
+    if 2 * used.numel() > weight.shape[0]:
+        return gates.to(weight.dtype), weight
+    return gates.index_select(1, used).to(weight.dtype), weight.index_select(0, used)
+
+
+def meo_merge(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """W~_b = sum_i G_bi W_i -> (B, out, in), as one GEMM (B x |U|) @ (|U| x out*in)."""
+    g, w = _merge_basis(gates, indices, weight)
+    return (g @ w.reshape(w.shape[0], -1)).view(-1, *weight.shape[1:])
+
+
+class _MergedLinear(torch.autograd.Function):
+    """y_b = x_b W~_b^T with W~_b = sum_i g_bi w_i, and a hand-written backward.
+
+    Training is bound by the (B, out, in) tensors W~ and dW~; autograd's generic backward makes extra
+    transposed copies of them. Here each is written once and read where needed:
+        dx_b = dy_b W~_b,   dW~_b = dy_b^T x_b,   dg_bi = <dW~_b, w_i>,   dw_i = sum_b g_bi dW~_b.
+    """
+
+    @staticmethod
+    def forward(ctx, x, g, w):
+        m, out_f, in_f = w.shape
+        merged = (g @ w.reshape(m, -1)).view(-1, out_f, in_f)                # (B, out, in)
+        ctx.save_for_backward(x, g, w, merged)
+        return torch.bmm(x, merged.transpose(1, 2))                           # (B, T, out)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, g, w, merged = ctx.saved_tensors
+        dx = torch.bmm(dy, merged) if ctx.needs_input_grad[0] else None       # (B, T, in)
+        d_merged = torch.bmm(dy.transpose(1, 2), x).view(x.shape[0], -1)      # (B, out*in)
+        w_flat = w.reshape(w.shape[0], -1)
+        dg = d_merged @ w_flat.T if ctx.needs_input_grad[1] else None         # (B, m)
+        dw = (g.T @ d_merged).view_as(w) if ctx.needs_input_grad[2] else None
+        return dx, dg, dw
 
 
 def meo_apply(x: torch.Tensor, routing: Routing, weight: torch.Tensor,
               bias: torch.Tensor | None = None) -> torch.Tensor:
-    """MEO, y_bt = W~_b x_bt + b~_b (Eq. 4). x: (B, T, in) -> (B, T, out)."""
-    w = meo_merge(routing.gates, routing.indices, weight)                     # (B, out, in)
-    y = torch.bmm(x, w.transpose(1, 2))                                       # (B, T, out)
+    """MEO, y_bt = W~_b x_bt + b~_b. x: (B, T, in) -> (B, T, out)."""
+    g, w = _merge_basis(routing.gates, routing.indices, weight)
+    y = _MergedLinear.apply(x, g, w)
     if bias is not None:
         y = y + (routing.gates.to(bias.dtype) @ bias).unsqueeze(1)           # b~_b = sum_i G_bi b_i
     return y
