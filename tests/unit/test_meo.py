@@ -249,3 +249,14 @@ def test_config_validation():
         get_config("quick", stepz=3)
     with pytest.raises(ValueError, match="n_experts"):
         get_config("quick", ks=(16,))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_meo_equals_moe_on_gpu(dtype):
+    moe, meo, _ = pair(8, 4)
+    moe, meo = moe.to("cuda", dtype), meo.to("cuda", dtype)
+    x = torch.randn(6, 9, 12, device="cuda", dtype=dtype)
+    tol = 1e-5 if dtype == torch.float32 else 3e-2
+    assert_close(meo(x), moe(x), atol=tol, rtol=tol)
+    assert_close(meo(x).float().cpu(), meo.float().cpu()(x.float().cpu()), atol=10 * tol, rtol=10 * tol)

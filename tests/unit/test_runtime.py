@@ -64,3 +64,35 @@ def test_runner_validates_only():
     assert "meo" in notebooks(root)
     with pytest.raises(SystemExit, match="unknown paper"):
         notebooks(root, ["bert"])
+
+
+def _tiny_notebook(path, code):
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile: str = "quick"\ndevice: str = "auto"\nseed: int = 0\n'
+                                       'out_dir: str = ""\noverrides: dict = {}')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_runner_keeps_going_and_lists_failures(tmp_path, monkeypatch, capsys):
+    import json
+
+    from replib import runner
+    (tmp_path / "lib" / "replib").mkdir(parents=True)
+    (tmp_path / "run_all.sh").write_text("")
+    (tmp_path / "notebooks").mkdir()
+    _tiny_notebook(tmp_path / "notebooks" / "01_meo.ipynb", "raise RuntimeError('boom')")
+    _tiny_notebook(tmp_path / "notebooks" / "02_padnet.ipynb",
+                   "import pathlib; pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)")
+    monkeypatch.setenv("REPLIB_ROOT", str(tmp_path))
+    assert runner.main(["--profile", "smoke", "--device", "cpu", "--jobs", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: 01_meo" in out and "02_padnet" in out
+    status = json.loads((tmp_path / "reports" / "status.json").read_text())
+    assert status["01_meo"]["status"] == "failed" and status["02_padnet"]["status"] == "ok"
+    assert (tmp_path / "reports" / "smoke" / "figures" / "02_padnet").is_dir()   # smoke never writes figures/
+    assert not (tmp_path / "figures" / "02_padnet").exists()
+    assert (tmp_path / "reports" / "index.html").exists()

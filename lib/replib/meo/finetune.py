@@ -137,11 +137,13 @@ def train_one(top: nn.Module, data: TaskData, cfg, *, mode: str, k: int, seed: i
     """Fine-tune one configuration from `seed`; returns dev accuracy and the loss curve."""
     seed_everything(seed)
     model = build_model(top, data.num_labels, mode, k, cfg, level).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    head = set(model.head.parameters())
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and p not in head]},
+              {"params": list(head), "lr": cfg.head_lr}]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     n = data.train["labels"].shape[0]
     steps = cfg.epochs * max(1, -(-n // cfg.batch_size))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))   # HF default: linear
     gen = torch.Generator().manual_seed(seed)
     lengths = data.train["attention_mask"].sum(1)
     losses = []

@@ -1,9 +1,9 @@
 """Noisy top-k gating with the load-balancing loss (Shazeer et al. 2017), as MEO's official code uses it.
 
-He et al., "Merging Experts into One" (EMNLP 2023), Sec. 2 (background): a router maps the routing
+He et al., "Merging Experts into One" (EMNLP 2023), background on MoE: a router maps the routing
 input u to gates G(u) over n experts, of which the top k are non-zero.
 
-    h = u W_g                                        (clean logits)
+    h = u W_g                                        (clean logits; Shazeer Eq. 3-5)
     H = h + eps * (softplus(u W_noise) + 0.01)       (training only, eps ~ N(0, 1))
     G = scatter(softmax(TopK(H, k)))                 (k non-zeros, summing to one)
     L_aux = 0.01 * (cv^2(importance) + cv^2(load))   per routed layer, added to the task loss

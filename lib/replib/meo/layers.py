@@ -1,14 +1,14 @@
-"""Mixture-of-linear-experts layers: vanilla MoE and MEO (He et al., EMNLP 2023, Sec. 3).
+"""Mixture-of-linear-experts layers: vanilla MoE and MEO (He et al., EMNLP 2023, method section).
 
 Each FFN linear becomes n bias-free experts W in R^{n x out x in} with its own router; the activation
 stays outside. For routed unit b with gates G_b (k non-zeros):
 
-    vanilla MoE (Eq. 1):   y_bt = sum_i G_bi (W_i x_bt)               k matmuls per unit
-    MEO         (Eq. 3-4): W~_b = sum_i G_bi W_i,  y_bt = W~_b x_bt   one merge, then one matmul
+    vanilla MoE:   y_bt = sum_i G_bi (W_i x_bt)               k matmuls per unit
+    MEO:           W~_b = sum_i G_bi W_i,  y_bt = W~_b x_bt   one merge, then one matmul
 
 At sequence and task level the two are equal (distributivity); MEO only saves compute. At token level
 vanilla MoE routes each token while MEO (official code) still routes per sequence, after the token
-attention block of Sec. 3.2, TokenAtt(x) = W_up ReLU(W_down x + b_down) + b_up, applied as
+attention block, TokenAtt(x) = W_up ReLU(W_down x + b_down) + b_up, applied as
 x <- x + TokenAtt(x) before both gating and the merged matmul.
 """
 from __future__ import annotations
@@ -119,7 +119,7 @@ def meo_apply(x: torch.Tensor, routing: Routing, weight: torch.Tensor,
 
 
 class TokenAtt(nn.Module):
-    """Token attention of MEO Sec. 3.2: d -> d/reduction -> d bottleneck, zero at initialisation."""
+    """MEO's token attention block: d -> d/reduction -> d bottleneck, zero at initialisation."""
 
     def __init__(self, dim: int, reduction: int = 64):
         super().__init__()
@@ -137,7 +137,7 @@ class TokenAtt(nn.Module):
 class MoELinear(nn.Module):
     """A linear layer made of `n_experts` experts with its own noisy top-k router.
 
-    mode: "moe" (vanilla, Eq. 1) or "meo" (merged, Eq. 3-4); level: "sequence", "task" or "token".
+    mode: "moe" (vanilla) or "meo" (merged); level: "sequence", "task" or "token".
     At token level MEO routes per sequence after TokenAtt, as the official code does.
     The latest auxiliary loss is kept in `self.aux_loss` for the model to collect.
     """
