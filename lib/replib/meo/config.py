@@ -1,7 +1,7 @@
 """Configuration of the MEO notebook: one dataclass, three profiles (smoke, quick, full)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..runtime import build_config
 
@@ -30,7 +30,7 @@ class Config:
     """sequences per timed batch."""
     timing_seq_len: int = 128
     """tokens per timed sequence."""
-    timing_reps: int = 3
+    timing_reps: int = 5
     """timed repetitions per point (median reported), after one warm-up."""
 
     # --- F3/F4: GLUE fine-tuning of an upcycled encoder ---

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..runtime import seed_everything
-from .model import MoEClassifier, encode_bottom, split_encoder, upcycle_bert
+from .model import MoEClassifier, encode_bottom, upcycle_bert
 
 
 def load_encoder(name: str):
