@@ -243,6 +243,8 @@ def test_loss_goes_down_and_cache_split():
 
 def test_config_validation():
     assert get_config("quick").encoder == "minilm-l6"
+    full = get_config("full")
+    assert full.encoder == "bert-base-uncased" and full.n_frozen == 0 and full.n_train is None
     with pytest.raises(ValueError, match="smoke, quick, full"):
         get_config("fast")
     with pytest.raises(ValueError, match="valid keys"):
@@ -260,3 +262,11 @@ def test_meo_equals_moe_on_gpu(dtype):
     tol = 1e-5 if dtype == torch.float32 else 3e-2
     assert_close(meo(x), moe(x), atol=tol, rtol=tol)
     assert_close(meo(x).float().cpu(), meo.float().cpu()(x.float().cpu()), atol=10 * tol, rtol=10 * tol)
+
+
+def test_unavailable_hub_encoder_names_the_fix(monkeypatch):
+    from replib.assets import AssetError
+    from replib.meo.finetune import load_encoder
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AssetError, match="minilm-l6"):
+        load_encoder("replib-test/no-such-encoder")
