@@ -172,6 +172,7 @@ def load_saved_tokenizer(folder: Path):
     them), backend and special tokens; only GemmaTokenizer's unused Python copies `_vocab`/`_merges` stay
     minimal. A folder outside that plain case, or a backend whose added tokens come out different, goes
     through AutoTokenizer instead."""
+    from huggingface_hub.constants import is_offline_mode
     from transformers import AutoTokenizer
     from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
 
@@ -196,7 +197,9 @@ def load_saved_tokenizer(folder: Path):
     if (folder / "chat_template.jinja").is_file():
         kwargs["chat_template"] = (folder / "chat_template.jinja").read_text(encoding="utf-8")
     kwargs.update({key: str(folder / f) if key == "tokenizer_file" else None for key, f in files.items()})
-    kwargs.update(name_or_path=str(folder), is_local=True, local_files_only=False, added_tokens_decoder=added)
+    # AutoTokenizer records local_files_only=True in offline mode (HF_HUB_OFFLINE=1); do the same
+    kwargs.update(name_or_path=str(folder), is_local=True, local_files_only=is_offline_mode(),
+                  added_tokens_decoder=added)
     by_text = {str(token): token for token in added.values()}
     for key in cls.SPECIAL_TOKENS_ATTRIBUTES:
         if kwargs.get(key) is not None:
