@@ -10,6 +10,9 @@ Columns (all times in ms per batch, median of --reps after a warm-up):
   loop     literal reference: Python loop over sequences and their selected experts (only at --loop-ks)
   loop/moe speed-up of our grouped MoE over the literal loop
 Same weights and router in every column, so all compute the same function (asserted on the first k).
+
+Then one training step (forward + backward) of a single MEO linear, our hand-written backward
+(`_MergedLinear`) against autograd through the literal merge-then-bmm (--train-* options set its size).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import argparse
 
 import torch
 
-from replib.meo import MoEFFN
+from replib.meo import MoEFFN, MoELinear, meo_merge
 from replib.runtime import device_name, pick_device, time_call
 
 
@@ -33,6 +36,22 @@ def literal_moe_ffn(ffn: MoEFFN, x: torch.Tensor) -> torch.Tensor:
     return linear(ffn.down, torch.nn.functional.gelu(linear(ffn.up, x)))
 
 
+def train_step_ratio(device, batch: int, seq: int, d: int, f: int, n: int, k: int, reps: int) -> tuple:
+    """(ms ours, ms autograd) for forward + backward of one MEO linear d -> f."""
+    lin = MoELinear(d, f, n, k, mode="meo").to(device).train()
+    lin.gate.noisy = False                                  # identical gates in both paths
+    x = torch.randn(batch, seq, d, device=device, requires_grad=True)
+
+    def ours():
+        lin(x).sum().backward()
+
+    def literal():
+        r = lin.gate(x.mean(1))
+        torch.bmm(x, meo_merge(r.gates, r.indices, lin.weight).transpose(1, 2)).sum().backward()
+
+    return tuple(1e3 * time_call(fn, device, reps) for fn in (ours, literal))
+
+
 @torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,6 +64,7 @@ def main() -> None:
     ap.add_argument("--loop-ks", default="1,4", help="k values at which the literal loop also runs")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--train-shape", default="32,30,384,1536,8,4", help="batch,seq,d,f,n,k of the train step")
     args = ap.parse_args()
     device = pick_device(args.device)
     dtype = getattr(torch, args.dtype)
@@ -77,6 +97,13 @@ def main() -> None:
         print(f"{k:>4} {1e3 * t_moe:>9.1f} {1e3 * t_meo:>9.1f} {t_moe / t_meo:>8.2f} {t_meo / base:>7.2f} {loop}",
               flush=True)
 
+    B, T, td, tf, tn, tk = map(int, args.train_shape.split(","))
+    with torch.enable_grad():
+        ours, literal = train_step_ratio(device, B, T, td, tf, tn, tk, args.reps)
+    print(f"\ntrain step of one MEO linear {td}->{tf}, n={tn}, k={tk}, batch {B}x{T}: "
+          f"hand-written backward {ours:.1f} ms, autograd literal {literal:.1f} ms, ratio {literal / ours:.2f}x")
+
 
 if __name__ == "__main__":
     main()
+

@@ -213,7 +213,8 @@ report.claims_table(claims)
 #   the claims table gives the measured ratio, and `benchmarks/bench_meo.py` the full table.
 # - **Training cost.** The same memory traffic makes MEO training expensive at short sequences: the
 #   merged weight and its gradient are $B \times d \times f$ tensors. Our hand-written backward
-#   (`replib.meo.layers._MergedLinear`) writes each once; autograd's generic one was 6x slower on CPU.
+#   (`replib.meo.layers._MergedLinear`) writes each once; `benchmarks/bench_meo.py` compares it with
+#   autograd through the literal formula.
 # - **Accuracy.** At sequence level MEO *is* vanilla MoE: trained from the same seed the two reach the
 #   same accuracy (claim `meo_matches_moe`). Whether k>1 beats k=1 is then a property of MoE fine-tuning,
 #   which a CPU budget of 320 examples and one upcycled layer resolves only weakly: read the error bars,
