@@ -21,6 +21,7 @@ import argparse
 import torch
 
 from replib.meo import MoEFFN, MoELinear, meo_merge
+from replib.meo.layers import ffn_pair
 from replib.runtime import device_name, pick_device, time_call
 
 
@@ -78,11 +79,7 @@ def main() -> None:
     print(f"{'k':>4} {'moe ms':>9} {'meo ms':>9} {'moe/meo':>8} {'meo/k1':>7} {'loop ms':>9} {'loop/moe':>9}")
     base = None
     for k in ks:
-        moe = MoEFFN(d, f, args.experts, k, "moe")
-        for lin in (moe.up, moe.down):
-            lin.gate.w_gate.normal_()          # a random router, so sequences pick different experts
-        meo = MoEFFN(d, f, args.experts, k, "meo")
-        meo.load_state_dict(moe.state_dict())
+        moe, meo = ffn_pair(d, f, args.experts, k)
         moe, meo = (m.to(device=device, dtype=dtype).eval() for m in (moe, meo))
         if k == ks[0]:
             tol = 1e-3 if dtype == torch.float32 else 5e-2

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..runtime import time_call
 from .finetune import TaskData, load_encoder, prepare_task, train_one
 from .flops import BERT_SIZES, flops
-from .layers import MoEFFN
+from .layers import ffn_pair
 from .model import split_encoder
 
 
@@ -41,11 +41,7 @@ def timing_frame(cfg, device, seed: int = 0) -> pd.DataFrame:
     n_tok = cfg.timing_batch * cfg.timing_seq_len
     rows = []
     for k in tqdm(cfg.timing_ks, desc="F2 timing", leave=False):
-        moe = MoEFFN(d, f, cfg.timing_experts, k, "moe")
-        for lin in (moe.up, moe.down):   # a random router: sequences pick different experts
-            lin.gate.w_gate.data = torch.randn(lin.gate.w_gate.shape, generator=gen)
-        meo = MoEFFN(d, f, cfg.timing_experts, k, "meo")
-        meo.load_state_dict(moe.state_dict())
+        moe, meo = ffn_pair(d, f, cfg.timing_experts, k, gen)
         ffn = {"moe": moe.to(device).eval(), "meo": meo.to(device).eval()}
         for mode, mod in ffn.items():
             t = time_call(lambda: mod(x), device, cfg.timing_reps)

@@ -76,10 +76,14 @@ def _merge_basis(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tenso
     return gates.index_select(1, used).to(weight.dtype), weight.index_select(0, used)
 
 
+def _merge(g: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """(B, m) gates @ (m, out, in) experts -> (B, out, in) merged weights, one GEMM."""
+    return (g @ w.reshape(w.shape[0], -1)).view(-1, *w.shape[1:])
+
+
 def meo_merge(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """W~_b = sum_i G_bi W_i -> (B, out, in), as one GEMM (B x |U|) @ (|U| x out*in)."""
-    g, w = _merge_basis(gates, indices, weight)
-    return (g @ w.reshape(w.shape[0], -1)).view(-1, *weight.shape[1:])
+    return _merge(*_merge_basis(gates, indices, weight))
 
 
 class _MergedLinear(torch.autograd.Function):
@@ -92,8 +96,7 @@ class _MergedLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, g, w):
-        m, out_f, in_f = w.shape
-        merged = (g @ w.reshape(m, -1)).view(-1, out_f, in_f)                # (B, out, in)
+        merged = _merge(g, w)                                                 # (B, out, in)
         ctx.save_for_backward(x, g, w, merged)
         return torch.bmm(x, merged.transpose(1, 2))                           # (B, T, out)
 
@@ -202,6 +205,19 @@ class MoELinear(nn.Module):
     def extra_repr(self) -> str:
         return (f"in={self.in_features}, out={self.out_features}, n={self.weight.shape[0]}, "
                 f"k={self.gate.k}, mode={self.mode}, level={self.level}, bias={self.bias is not None}")
+
+
+def ffn_pair(d: int, f: int, n_experts: int, k: int, generator: torch.Generator | None = None):
+    """(vanilla MoE FFN, MEO FFN) sharing experts and a random router, so both compute one function.
+
+    The router is drawn at random (not zero) so that different sequences pick different experts.
+    """
+    moe = MoEFFN(d, f, n_experts, k, "moe")
+    for lin in (moe.up, moe.down):
+        lin.gate.w_gate.data = torch.randn(lin.gate.w_gate.shape, generator=generator)
+    meo = MoEFFN(d, f, n_experts, k, "meo")
+    meo.load_state_dict(moe.state_dict())
+    return moe, meo
 
 
 class MoEFFN(nn.Module):
