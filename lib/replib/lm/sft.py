@@ -94,3 +94,25 @@ def answer_loss(model, tokenizer, samples, *, template: str = "alpaca", max_leng
     out = token_nll(model, ids, starts, device=device, progress=progress)
     return {"per_sample": out.mean, "mean": float(out.total.sum() / max(1, out.count.sum())),
             "tokens": int(out.count.sum())}
+
+
+def train_and_eval(loader, train, heldout, *, seed: int = 0, device=None, eval_kwargs: dict | None = None,
+                   **train_kwargs) -> dict:
+    """Fresh model from `loader()` -> fine-tuned on `train` -> held-out answer loss on `heldout`.
+
+    Returns ``{"heldout_loss", "train_losses", "seconds"}``; the model is discarded afterwards.
+    """
+    import time
+
+    import torch
+
+    torch.manual_seed(seed)
+    t = time.perf_counter()
+    model, tok = loader()
+    if device is not None:
+        model.to(device)
+    losses = finetune(model, tok, train, seed=seed, device=device, **train_kwargs)
+    kw = {"template": train_kwargs.get("template", "alpaca"), "max_length": train_kwargs.get("max_length", 512),
+          **(eval_kwargs or {})}
+    res = answer_loss(model, tok, heldout, device=device, **kw)
+    return {"heldout_loss": res["mean"], "train_losses": losses, "seconds": time.perf_counter() - t}
