@@ -8,6 +8,7 @@ table), and slow conversions (dequantised GGUF, decoded images) are cached once 
 Public API::
 
     load_causal_lm(name, *, device="cpu", dtype="float32", profile="quick") -> (model, tokenizer)
+    load_lm_tokenizer(name) -> tokenizer            # a GGUF LM's tokenizer without its weights
     load_encoder(name="minilm-l6", device="cpu") -> (model, tokenizer)
     encoder_path(name="minilm-l6") -> Path
     load_dataset(name, *, split=None, profile="quick") -> list[dict] | dict | pandas.DataFrame
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 from .data import GLUE_TASKS, GlueTask, glue_task, load_dataset
 from .locate import available, data_roots, find_file, is_online, sha256_file
-from .models import encoder_path, load_causal_lm, load_encoder
+from .models import encoder_path, load_causal_lm, load_encoder, load_lm_tokenizer
 from .registry import ASSETS, AssetError, names
 
 __all__ = [
     "ASSETS", "AssetError", "GLUE_TASKS", "GlueTask", "available", "data_roots", "encoder_path",
-    "find_file", "glue_task", "is_online", "load_causal_lm", "load_dataset", "load_encoder", "names",
+    "find_file", "glue_task", "is_online", "load_causal_lm", "load_dataset", "load_encoder",
+    "load_lm_tokenizer", "names",
     "sha256_file",
 ]

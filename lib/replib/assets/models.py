@@ -215,6 +215,19 @@ def load_saved_tokenizer(folder: Path):
 
 
 # --------------------------------------------------------------------------- causal LMs
+def converted_folder(name: str) -> Path:
+    """cache_dir()/models/<name> of a registered GGUF LM, converting it first if needed."""
+    folder = lm_cache(name)
+    return folder if (folder / MARKER).is_file() else _convert(name)
+
+
+def load_lm_tokenizer(name: str):
+    """The tokenizer of registered GGUF LM `name` alone (no weights loaded)."""
+    if name not in GGUF_MODELS:
+        raise ValueError(f"unknown GGUF LM {name!r}; valid names: {', '.join(GGUF_MODELS)}")
+    return load_saved_tokenizer(converted_folder(name))
+
+
 def load_causal_lm(name: str, *, device="cpu", dtype="float32", profile: str = "quick"):
     """(model in eval mode on `device`, tokenizer) for a registered GGUF LM or a Hugging Face id 'org/name'.
 
@@ -226,9 +239,7 @@ def load_causal_lm(name: str, *, device="cpu", dtype="float32", profile: str = "
     runtime.check_profile(profile)
     dev, dt = _device(device), _torch_dtype(dtype)
     if name in GGUF_MODELS:
-        folder = lm_cache(name)
-        if not (folder / MARKER).is_file():
-            folder = _convert(name)
+        folder = converted_folder(name)
         tokenizer = load_saved_tokenizer(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dt)
         return model.to(dev).eval(), tokenizer

@@ -77,7 +77,7 @@ def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 sched.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
     finally:
