@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from replib import plotting, report, runtime
 from replib.assets import load_encoder
+from replib.lm.models import load_lm
 from replib.superfiltering import experiment
 from replib.superfiltering.claims import (
     PAPER_OVERLAP,
@@ -131,12 +132,12 @@ print(f"pool {len(pool)} samples of {cfg.data}; strong scorer on the first {n_st
       f"held-out {len(heldout)}; timing subset {len(timing_set)}")
 
 student = None   # the student, when it is one of the scorers, is kept for F3: no second load
-model, tok = experiment.load_lm(cfg.weak, run.device, run.profile)
+model, tok = load_lm(cfg.weak, device=run.device, profile=run.profile)
 weak, weak_time = experiment.score_and_time(cfg, cfg.weak, model, tok, pool, timing_set, "weak")
 student = (model, tok) if cfg.student == cfg.weak else student
 del model
 gc.collect()
-model, tok = experiment.load_lm(cfg.strong, run.device, run.profile)
+model, tok = load_lm(cfg.strong, device=run.device, profile=run.profile)
 strong, strong_time = experiment.score_and_time(cfg, cfg.strong, model, tok, pool[:n_strong], timing_set, "strong")
 student = (model, tok) if cfg.student == cfg.strong else student
 del model
@@ -293,7 +294,7 @@ experiment.coverage_summary(cover).round(4)
 
 # %%
 if student is None:
-    student = experiment.load_lm(cfg.student, run.device, run.profile)
+    student = load_lm(cfg.student, device=run.device, profile=run.profile)
 loader = experiment.copying_loader(*student)
 students = experiment.student_runs(cfg, loader, pool, heldout, weak, strong if n_strong == len(pool) else None,
                                    seed=run.seed, device=run.device)

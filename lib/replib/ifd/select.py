@@ -37,7 +37,7 @@ Three pieces of ``tianyi-lab/Cherry_LLM`` (HEAD 01fac8d), re-implemented on arra
     first ``n`` of those. Output: cluster 0's picks, then cluster 1's, ... The script's argparse
     defaults are ``--low_th 1 --up_th 99``; the shipped shell script passes 25 / 75, as the paper.
 
-``kmeans_labels``
+``kmeans_labels`` (re-exported from :mod:`replib.lm.data`)
     ``KMeans(n_clusters=100, random_state=0).fit(emb).labels_``. That code predates scikit-learn 1.4,
     whose ``n_init`` default is 10 ('auto' = 1 run for k-means++ since 1.4); we pass ``n_init=10``.
 """
@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from ..lm.data import kmeans_labels
 
 __all__ = ["cluster_sample", "kmeans_labels", "n_select", "pool_sizes_for", "select_cherry", "valid_mask"]
 
@@ -148,15 +150,3 @@ def cluster_sample(labels, confidences, n: int = 10, low: float = 25, up: float 
         return np.zeros(0, dtype=np.int64)
     return np.concatenate(picks).astype(np.int64)
 
-
-def kmeans_labels(X, n_clusters: int, seed: int = 0, n_init: int = 10) -> np.ndarray:
-    """``sklearn.cluster.KMeans(n_clusters, random_state=seed, n_init=10).fit(X).labels_``.
-
-    ``n_init=10`` is the default of the scikit-learn the official code ran under (< 1.4); newer
-    versions default to 'auto' (one k-means++ run). Labels are exactly reproducible only on the
-    same scikit-learn / BLAS / thread setting.
-    """
-    from sklearn.cluster import KMeans
-
-    km = KMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init).fit(np.asarray(X))
-    return km.labels_.astype(np.int64)

@@ -230,9 +230,7 @@ def fl_objective(K, picks) -> float:
 def cluster_coverage(X, picks, n_clusters: int, seed: int = 0, *, n_init: int = 10) -> int:
     """Number of distinct ``KMeans(n_clusters, random_state=seed, n_init=n_init)`` clusters of the pool
     ``X`` (n, d) that ``picks`` (positions) hit."""
-    from sklearn.cluster import KMeans
+    from ..lm.data import kmeans_labels
 
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    labels = KMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init).fit(np.asarray(X)).labels_
+    labels = kmeans_labels(X, n_clusters, seed=seed, n_init=n_init)
     return int(np.unique(labels[np.asarray(list(picks), dtype=np.int64)]).size)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..lm.cache import cached_score_ifd
-from ..lm.data import instruction_pool
+from ..lm.data import instruction_pool, kmeans_labels
 from ..lm.ifd import score_ifd
 from ..lm.sft import answer_loss, train_and_eval
 from .diversity import (
@@ -35,13 +35,6 @@ def load_pool(cfg, profile: str):
     """(pool, heldout): the seeded pool to score and select from and the disjoint held-out answers."""
     return instruction_pool(cfg.data, n_pool=cfg.n_pool, n_heldout=cfg.n_heldout, seed=cfg.data_seed,
                             profile=profile)
-
-
-def load_lm(name: str, device, profile: str):
-    """(model, tokenizer) of a registered LM or a hub id, in eval mode on `device`."""
-    from ..assets import load_causal_lm
-
-    return load_causal_lm(name, device=device, profile=profile)
 
 
 def copying_loader(model, tokenizer):
@@ -154,13 +147,6 @@ def rank_stats(weak: pd.DataFrame, strong: pd.DataFrame) -> dict:
 
 
 # ----------------------------------------------------------------------------- Superfiltering.D (F5)
-def kmeans_labels(X, n_clusters: int, seed: int = 0, n_init: int = 10) -> np.ndarray:
-    """K-means labels of the rows of X, as ``diversity.cluster_coverage`` fits them (fitted once here)."""
-    from sklearn.cluster import KMeans
-
-    return KMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init).fit(np.asarray(X)).labels_
-
-
 def clusters_hit(labels, picks) -> int:
     """Distinct clusters among the picked positions."""
     picks = np.asarray(list(picks), dtype=np.int64)
