@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ifd_reference import cherry_reference, superfiltering_reference
 from replib.assets import load_causal_lm, load_dataset
-from replib.lm.ifd import build_records, score_ifd
+from replib.lm.ifd import build_records, forward_flops, param_counts, score_ifd
 from replib.runtime import device_name, pick_device
 
 
@@ -48,14 +48,9 @@ def matmul_peak(device, dtype=torch.float32, n: int = 2048, reps: int = 5) -> fl
 
 def flops(model, records, head_all: bool) -> float:
     """Forward FLOPs of scoring `records`: 2 x body params per token + head per scored (or every) token."""
-    emb = model.get_input_embeddings().weight
-    body = sum(p.numel() for p in model.parameters()) - emb.numel()
-    if not model.config.tie_word_embeddings:
-        body -= model.get_output_embeddings().weight.numel()
-    seqs = records.cond_ids + records.dir_ids
-    tokens = sum(len(x) for x in seqs)
+    tokens = sum(len(x) for x in records.cond_ids + records.dir_ids)
     scored = tokens if head_all else int(np.clip(records.n_cond, 0, None).sum() + np.clip(records.n_dir, 0, None).sum())
-    return 2.0 * body * tokens + 2.0 * emb.numel() * scored
+    return forward_flops(param_counts(model), tokens, scored)
 
 
 def main() -> None:

@@ -150,3 +150,19 @@ def score_ifd(model, tokenizer, samples, *, style: str = "cherry", max_length: i
     table.attrs["seconds"] = time.perf_counter() - t0
     table.attrs["tokens"] = int(sum(len(x) for x in rec.cond_ids + rec.dir_ids))
     return table
+
+
+# ----------------------------------------------------------------------------- cost
+def param_counts(model) -> dict:
+    """Parameters of the transformer body and of the vocabulary head (tied or not)."""
+    emb = model.get_input_embeddings().weight
+    head = model.get_output_embeddings().weight
+    tied = head.data_ptr() == emb.data_ptr()
+    total = sum(p.numel() for p in model.parameters())
+    body = total - emb.numel() - (0 if tied else head.numel())
+    return {"body": int(body), "head": int(head.numel()), "total": int(total)}
+
+
+def forward_flops(params: dict, tokens: int, scored: int) -> float:
+    """2 x body params per token fed + 2 x head params per scored position (attention ignored)."""
+    return 2.0 * params["body"] * tokens + 2.0 * params["head"] * scored

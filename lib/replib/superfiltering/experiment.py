@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..lm.cache import cached_score_ifd
 from ..lm.data import instruction_pool, kmeans_labels
-from ..lm.ifd import score_ifd
+from ..lm.ifd import forward_flops, param_counts, score_ifd
 from ..lm.sft import answer_loss, train_and_eval
 from .diversity import (
     embed_texts,
@@ -43,25 +43,10 @@ def copying_loader(model, tokenizer):
 
 
 # ----------------------------------------------------------------------------- scoring and time (F4)
-def param_counts(model) -> dict:
-    """Parameters of the transformer body and of the vocabulary head (tied or not)."""
-    emb = model.get_input_embeddings().weight
-    head = model.get_output_embeddings().weight
-    tied = head.data_ptr() == emb.data_ptr()
-    total = sum(p.numel() for p in model.parameters())
-    body = total - emb.numel() - (0 if tied else head.numel())
-    return {"body": int(body), "head": int(head.numel()), "total": int(total)}
-
-
 def scored_tokens(table: pd.DataFrame) -> int:
     """Answer positions the two passes score (the head runs only on these)."""
     ok = table["skip"] != "empty answer"
     return int((table.loc[ok, "n_cond"].clip(lower=0) + table.loc[ok, "n_dir"].clip(lower=0)).sum())
-
-
-def forward_flops(params: dict, tokens: int, scored: int) -> float:
-    """2 x body params per token fed + 2 x head params per scored position (attention ignored)."""
-    return 2.0 * params["body"] * tokens + 2.0 * params["head"] * scored
 
 
 def time_scorer(cfg, model, tokenizer, samples) -> dict:
