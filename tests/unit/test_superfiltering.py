@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from replib import report
+from replib.lm import sft
 from replib.superfiltering import experiment as ex
 from replib.superfiltering.claims import (
     findings,
@@ -210,8 +211,8 @@ def test_student_runs_plumbing(monkeypatch):
         calls.append((len(train), seed, kw["epochs"], kw["template"]))
         return {"heldout_loss": 2.0 + seed + 0.1 * len(calls), "train_losses": [3.0, 2.5, 2.0], "seconds": 0.1}
 
-    monkeypatch.setattr(ex, "train_and_eval", fake_train)
-    monkeypatch.setattr(ex, "answer_loss", lambda *a, **k: {"mean": 4.0})
+    monkeypatch.setattr(sft, "train_and_eval", fake_train)
+    monkeypatch.setattr(sft, "answer_loss", lambda *a, **k: {"mean": 4.0})
     cfg = get_config("quick", n_pool=100, n_strong=50, sft_seeds=2)
     out = ex.student_runs(cfg, lambda: (object(), None), _pool(100), _pool(4), _weak_table(100), seed=3)
     assert out["arm"].tolist() == ["untuned", "weak IFD", "random", "weak IFD", "random"]

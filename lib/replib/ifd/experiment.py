@@ -19,7 +19,7 @@ from ..lm.cache import cached_score_ifd, sample_key
 from ..lm.data import instruction_pool
 from ..lm.nll import token_nll
 from ..lm.prompts import format_prompt
-from ..lm.sft import answer_loss, finetune, train_and_eval
+from ..lm.sft import compare_students, finetune
 from .select import cluster_sample, kmeans_labels
 
 
@@ -131,17 +131,7 @@ def training_subsets(table: pd.DataFrame, n_train: int, seed: int = 0) -> dict[s
 
 
 def student_runs(cfg, loader, pool, heldout, subsets: dict, *, seed: int = 0, device=None) -> pd.DataFrame:
-    """Held-out answer loss of a fresh base model tuned on each subset, for each seed; plus 'untuned'."""
-    model, tok = loader()
-    rows = [{"arm": "untuned", "seed": seed,
-             "heldout_loss": answer_loss(model, tok, heldout, template=cfg.template,
-                                         max_length=cfg.sft_max_length)["mean"], "seconds": 0.0}]
-    del model
-    for s in range(seed, seed + cfg.sft_seeds):
-        for arm, idx in subsets.items():
-            res = train_and_eval(loader, [pool[i] for i in idx], heldout, seed=s, device=device,
-                                 template=cfg.template, epochs=cfg.sft_epochs, lr=cfg.sft_lr,
-                                 batch_size=cfg.sft_batch, max_length=cfg.sft_max_length, progress=f"student {arm}")
-            rows.append({"arm": arm, "seed": s, "heldout_loss": res["heldout_loss"], "seconds": res["seconds"]})
-    return pd.DataFrame(rows)
-
+    """Held-out answer loss of a fresh base model tuned on each (fixed) subset, for each seed; plus 'untuned'."""
+    return compare_students(loader, pool, heldout, lambda s: subsets, range(seed, seed + cfg.sft_seeds),
+                            device=device, template=cfg.template, epochs=cfg.sft_epochs, lr=cfg.sft_lr,
+                            batch_size=cfg.sft_batch, max_length=cfg.sft_max_length)

@@ -116,3 +116,31 @@ def train_and_eval(loader, train, heldout, *, seed: int = 0, device=None, eval_k
           **(eval_kwargs or {})}
     res = answer_loss(model, tok, heldout, device=device, **kw)
     return {"heldout_loss": res["mean"], "train_losses": losses, "seconds": time.perf_counter() - t}
+
+
+def compare_students(loader, pool, heldout, subsets_for_seed, seeds, *, eval_untuned: bool = True, device=None,
+                     **train_kwargs):
+    """Held-out answer loss of a fresh student tuned on each subset of the pool, for every seed.
+
+    ``subsets_for_seed(seed) -> {arm: positions in pool}`` (fixed subsets or redrawn per seed);
+    ``train_kwargs`` go to :func:`finetune` (template, epochs, lr, batch_size, max_length). With
+    ``eval_untuned`` a first row 'untuned' holds the loss of the student before any tuning.
+    Returns a DataFrame: arm, seed, n_train, heldout_loss, seconds, final_train_loss (mean of the last 3 steps).
+    """
+    import pandas as pd
+
+    seeds = list(seeds)
+    rows = []
+    if eval_untuned:
+        model, tok = loader()
+        res = answer_loss(model, tok, heldout, template=train_kwargs.get("template", "alpaca"),
+                          max_length=train_kwargs.get("max_length", 512), device=device)
+        rows.append({"arm": "untuned", "seed": seeds[0], "n_train": 0, "heldout_loss": res["mean"], "seconds": 0.0})
+        del model
+    for s in seeds:
+        for arm, idx in subsets_for_seed(s).items():
+            res = train_and_eval(loader, [pool[i] for i in idx], heldout, seed=s, device=device,
+                                 progress=f"student {arm} seed {s}", **train_kwargs)
+            rows.append({"arm": arm, "seed": s, "n_train": len(idx), "heldout_loss": res["heldout_loss"],
+                         "seconds": res["seconds"], "final_train_loss": float(np.mean(res["train_losses"][-3:]))})
+    return pd.DataFrame(rows)

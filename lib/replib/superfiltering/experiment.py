@@ -17,7 +17,7 @@ import pandas as pd
 from ..lm.cache import cached_score_ifd
 from ..lm.data import instruction_pool, kmeans_labels
 from ..lm.ifd import forward_flops, param_counts, score_ifd
-from ..lm.sft import answer_loss, train_and_eval
+from ..lm.sft import compare_students
 from .diversity import (
     embed_texts,
     facility_location,
@@ -233,17 +233,7 @@ def training_subsets(cfg, weak: pd.DataFrame, strong: pd.DataFrame | None = None
 def student_runs(cfg, loader, pool, heldout, weak, strong=None, *, seed: int = 0, device=None) -> pd.DataFrame:
     """Held-out answer loss of a fresh student tuned on every arm's subset, for seeds seed .. seed+sft_seeds-1
     (the same seeds for every arm; the random subset is redrawn per seed); plus 'untuned' if asked."""
-    rows = []
-    if cfg.eval_untuned:
-        model, tok = loader()
-        res = answer_loss(model, tok, heldout, template="alpaca", max_length=cfg.sft_max_length, device=device)
-        rows.append({"arm": "untuned", "seed": seed, "n_train": 0, "heldout_loss": res["mean"], "seconds": 0.0})
-        del model
-    for s in range(seed, seed + cfg.sft_seeds):
-        for arm, idx in training_subsets(cfg, weak, strong, seed=s).items():
-            res = train_and_eval(loader, [pool[i] for i in idx], heldout, seed=s, device=device, template="alpaca",
-                                 epochs=cfg.sft_epochs, lr=cfg.sft_lr, batch_size=cfg.sft_batch,
-                                 max_length=cfg.sft_max_length, progress=f"student {arm} seed {s}")
-            rows.append({"arm": arm, "seed": s, "n_train": len(idx), "heldout_loss": res["heldout_loss"],
-                         "seconds": res["seconds"], "final_train_loss": float(np.mean(res["train_losses"][-3:]))})
-    return pd.DataFrame(rows)
+    return compare_students(loader, pool, heldout, lambda s: training_subsets(cfg, weak, strong, seed=s),
+                            range(seed, seed + cfg.sft_seeds), eval_untuned=cfg.eval_untuned, device=device,
+                            template="alpaca", epochs=cfg.sft_epochs, lr=cfg.sft_lr, batch_size=cfg.sft_batch,
+                            max_length=cfg.sft_max_length)
