@@ -14,10 +14,9 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from replib.rl.envs import DMCEnv
 from torch import distributions as pyd
 from torch import nn
-
-from replib.rl.envs import DMCEnv
 
 
 class TanhTransform(pyd.transforms.Transform):

@@ -11,6 +11,8 @@ member ``e``'s weights from its own generator in the order an ``nn.Linear`` stac
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,7 +56,7 @@ class EnsembleMLP(nn.Module):
 
 def draw_init(sizes: list[int], generator: torch.Generator, heads: list[int] | None = None) -> list[torch.Tensor]:
     """One member's (out, in) weights for ``sizes``; the last layer drawn head by head, then stacked."""
-    weights = [orthogonal(o, i, generator) for i, o in zip(sizes[:-2], sizes[1:-1])]
+    weights = [orthogonal(o, i, generator) for i, o in itertools.pairwise(sizes[:-1])]
     heads = heads or [sizes[-1]]
     if sum(heads) != sizes[-1]:
         raise ValueError(f"heads {heads} do not add up to the output width {sizes[-1]}")

@@ -22,8 +22,8 @@ literally with ``nn.Linear`` and ``torch.distributions``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

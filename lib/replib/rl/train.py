@@ -16,7 +16,7 @@ the entropy bonus the deterministic rollout does not collect; both methods share
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
