@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 
 import numpy as np
 import torch
@@ -149,7 +150,7 @@ class ReferenceAgent:
 
 
 def train_single(task, seed, cfg, steps, start_steps, beta=0.0, utd=1):
-    """main.py's loop for one run; returns (agent, finished episode returns)."""
+    """main.py's loop for one run; returns (agent, finished episode returns, {"loop_s", "sim_s"})."""
     env = DMCEnv(task, seed)
     agent = ReferenceAgent(env.obs_dim, env.act_dim, seed, cfg, beta)
     rng = np.random.default_rng(seed)
@@ -157,6 +158,7 @@ def train_single(task, seed, cfg, steps, start_steps, beta=0.0, utd=1):
     buf = {k: np.zeros((n, d)) for k, d in [("s", env.obs_dim), ("a", env.act_dim), ("s2", env.obs_dim),
                                             ("r", 1), ("nd", 1)]}
     state, returns, ep_return = env.reset(), [], 0.0
+    t0, sim0 = time.perf_counter(), env.sim_seconds
     for t in range(steps):
         if t < start_steps:
             action = rng.uniform(-1.0, 1.0, env.act_dim).astype(np.float32)
@@ -173,4 +175,4 @@ def train_single(task, seed, cfg, steps, start_steps, beta=0.0, utd=1):
         if last:
             returns.append(ep_return)
             state, ep_return = env.reset(), 0.0
-    return agent, returns
+    return agent, returns, {"loop_s": time.perf_counter() - t0, "sim_s": env.sim_seconds - sim0}

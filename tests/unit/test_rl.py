@@ -147,7 +147,7 @@ def test_ensemble_reproduces_single_runs():
     agent = out["agent"]
     assert agent.total_it == steps - start
     for s, seed in enumerate(seeds):
-        ref, _ = train_single("cartpole-swingup", seed, TINY, steps, start)
+        ref, _, _ = train_single("cartpole-swingup", seed, TINY, steps, start)
         # member s of the stacked actor, in the reference's parameter layout
         W, b = agent.actor.W, agent.actor.b
         ours = [W[0][s].T, b[0][s, 0], W[1][s].T, b[1][s, 0], W[2][s].T[:1], b[2][s, 0, :1],

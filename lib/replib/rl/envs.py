@@ -32,6 +32,8 @@ def _suite():
     with warnings.catch_warnings():  # GLFW complains about a missing DISPLAY; we never render
         warnings.simplefilter("ignore")
         from dm_control import suite
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.ERROR)  # cheetah's XML warns about 'settotalmass' per load
     return suite
 
 

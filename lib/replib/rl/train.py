@@ -78,6 +78,8 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
     Returns ``{"eval": {"step", "returns" (n_eval, S, E), "q_est", "mc_return", "q_bias" (n_eval, S)},
     "train": {"step", "td_var", "q_mean", "reg" (n_log, S)}, "episodes": [(step, run, return)],
     "timing": {...}, "agent": SACEnsemble}``; evaluations at step 0 and every ``eval_every`` steps.
+    Timing: ``setup_s`` (building environments and networks), ``total_s`` (the loop), ``eval_s``,
+    ``train_s`` (loop minus evaluation), ``sim_s`` (MuJoCo time of the training environments).
     """
     if steps < 1 or not 0 <= start_steps <= steps or utd < 1 or eval_episodes < 1:
         raise ValueError(f"need steps >= 1, 0 <= start_steps <= steps, utd >= 1, eval_episodes >= 1; "
@@ -90,6 +92,8 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
     S, A = len(seeds), envs.act_dim
     agent = SACEnsemble(envs.obs_dim, A, list(seeds), sac, device, regularizer)
     buffer = ReplayBuffer(S, buffer_size or steps, envs.obs_dim, A, device)
+    setup = time.perf_counter() - t_start
+    t_start, sim0 = time.perf_counter(), envs.sim_seconds                    # the loop's clock starts here
     explore = [np.random.default_rng(int(s)) for s in seeds]
     evals, logs, episodes = [], {"step": [], "td_var": [], "q_mean": [], "reg": []}, []
     acc, n_acc, eval_seconds = None, 0, 0.0
@@ -130,13 +134,13 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
     if evals[-1]["step"] != steps:
         run_eval(steps)
     total = time.perf_counter() - t_start
-    sim = envs.sim_seconds
+    sim = envs.sim_seconds - sim0
     return {
         "eval": {k: np.stack([e[k] for e in evals]) if k != "step" else np.array([e[k] for e in evals])
                  for k in evals[0]},
         "train": {k: np.asarray(v) for k, v in logs.items()},
         "episodes": episodes,
-        "timing": {"total_s": total, "sim_s": sim, "eval_s": eval_seconds, "train_s": total - eval_seconds,
+        "timing": {"setup_s": setup, "total_s": total, "sim_s": sim, "eval_s": eval_seconds, "train_s": total - eval_seconds,
                    "sim_share_of_train": sim / max(total - eval_seconds, 1e-9),
                    "env_steps_per_s": S * steps / max(total - eval_seconds, 1e-9)},
         "agent": agent,
