@@ -22,10 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from rl_reference import train_single  # noqa: E402
-
-from replib.rl.sac import SACConfig  # noqa: E402
-from replib.rl.train import train_ensemble  # noqa: E402
+from replib.rl.sac import SACConfig
+from replib.rl.train import train_ensemble
+from rl_reference import train_single
 
 
 def ours(task, seeds, cfg, steps, start, device):
