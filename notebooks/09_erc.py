@@ -90,14 +90,14 @@ cfg
 tab = experiment.tabular(cfg)
 rnd = tab["random"]
 fig, axes = plotting.new_figure(ncols=3, width=12.6, height=3.4)
-axes[0].plot(rnd["k"], rnd["cos"], color=COLOR["erc"])
-axes[0].set(xlabel="TD iteration k", ylabel=r"cos($e_k$, $\mathbf{1}$)", title="alignment with span{1}")
+axes[0].plot(rnd["k"], np.abs(rnd["cos"]), color=COLOR["erc"])
+axes[0].set(xlabel="TD iteration k", ylabel=r"|cos($e_k$, $\mathbf{1}$)|", title="alignment with span{1}")
 axes[1].semilogy(rnd["k"], np.maximum(rnd["dist"], 1e-12), color=COLOR["erc"])
 axes[1].set(xlabel="TD iteration k", ylabel=r"dist($e_k$, span{1})", title="component off span{1}")
 axes[2].semilogy(rnd["k"], rnd["norm"], color=COLOR["erc"])
 axes[2].set(xlabel="TD iteration k", ylabel=r"$\|e_k\|$", title="error norm (slowest rate 1-α(1-γ))")
 report.save_figure(fig, "tabular_alignment", run)
-{k: float(rnd[key][k]) for key in ("cos",) for k in (0, 10) if k < len(rnd[key])}
+{f"|cos(e_{k}, 1)|": round(float(abs(rnd["cos"][k])), 4) for k in (0, 10) if k < len(rnd["cos"])}
 
 # %% [markdown]
 # ## F2 · The ERC term on a slowly mixing ring MDP
@@ -189,9 +189,12 @@ if deep:
         s = summary[summary.method == m].set_index("task").reindex(list(cfg.tasks))
         axes[0].bar(x + (i - 0.5) * 0.38, s.q_std_seeds, 0.38, color=COLOR[m], label=m.upper())
         axes[1].bar(x + (i - 0.5) * 0.38, s.td_var, 0.38, color=COLOR[m], label=m.upper())
-    for ax, t in zip(axes, ("Q std across seeds (last 20%)", "TD-error batch variance (last 20%)")):
+    for ax, col, t in zip(axes, ("q_std_seeds", "td_var"),
+                          ("Q std across seeds (last 20%)", "TD-error batch variance (last 20%)")):
         ax.set_xticks(x, list(cfg.tasks), rotation=15)
-        ax.set(title=t, yscale="log")
+        ax.set_title(t)
+        if (summary[col] > 0).all():         # log scale only when every bar is positive (one seed: no std)
+            ax.set_yscale("log")
     axes[0].legend()
     report.save_figure(fig, "value_variance", run)
     per_task_figure(train, "td_var", "batch variance of TD errors", "TD-error variance during training",

@@ -113,7 +113,7 @@ def test_bad_arguments():
 
 # ---- tabular theory ---------------------------------------------------------------------------------
 def test_policy_kernel_is_row_stochastic_and_eigenvalues():
-    P, R = random_mdp(6, 3, seed=2)
+    P, _ = random_mdp(6, 3, seed=2)
     P_pi = policy_transition(P, uniform_policy(6, 3))
     np.testing.assert_allclose(P_pi @ np.ones(18), np.ones(18))
     gamma, alpha = 0.99, 0.5
@@ -124,7 +124,7 @@ def test_policy_kernel_is_row_stochastic_and_eigenvalues():
 
 
 def test_delta_in_span_one_iff_error_in_span_one():
-    P, R = random_mdp(5, 2, seed=4)
+    P, _ = random_mdp(5, 2, seed=4)
     P_pi = policy_transition(P, uniform_policy(5, 2))
     A = np.eye(10) - 0.99 * P_pi
     np.testing.assert_allclose(A @ (3.0 * np.ones(10)), 3.0 * 0.01 * np.ones(10))   # e = c 1 -> c(1-gamma) 1

@@ -36,7 +36,7 @@ class Config:
     """iterations on the ring MDP."""
 
     # --- deep RL (F3-F6) ---
-    tasks: tuple = ("cartpole-swingup", "pendulum-swingup", "cheetah-run")
+    tasks: tuple = ("cartpole-swingup", "pendulum-swingup", "walker-stand")
     """dm_control tasks as domain-task names."""
     methods: tuple = ("sac", "erc")
     """methods trained side by side ('sac' = beta 0)."""
@@ -61,9 +61,9 @@ class Config:
     """'code' (official: squared TD errors, detached mean, clipped), 'signed' (paper's text), 'rebuttal'."""
     erc_clip: float | None = 1e-2
     """per-sample cap of the ERC term (official 1e-2; None = no clip)."""
-    eval_every: int = 1_000
+    eval_every: int = 1_500
     """agent steps between evaluations."""
-    eval_episodes: int = 3
+    eval_episodes: int = 2
     """deterministic evaluation episodes per run and evaluation (paper's code: none)."""
     log_every: int = 500
     """agent steps between logged TD-error statistics."""
