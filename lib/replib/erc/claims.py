@@ -46,8 +46,10 @@ def tabular_claims(tab: dict) -> list[Claim]:
               "spec pilot: dist@100 66.2/50.9/38.5/21.1 and |e|@1000 12.8/11.0/10.4/9.8 for beta 0/0.5/1/2",
               [Check(f"strict decreases of dist@{k_mid} along beta {betas}", decreases, ">=", len(betas) - 1),
                Check(f"max over beta > 0 of |e|@{k_end} minus |e|@{k_end} at beta 0", worst, "<=", 0.0)],
-              note="dist@k: " + "/".join(f"{x:.1f}" for x in d_mid) + f"; |e|@{k_end}: "
-                   + "/".join(f"{x:.1f}" for x in n_end)),
+              note=f"dist@{k_mid}: " + "/".join(f"{x:.1f}" for x in d_mid) + f"; |e|@{k_mid}: "
+                   + "/".join(f"{x:.1f}" for x in ring["norm"][:, k_mid]) + f"; |e|@{k_end}: "
+                   + "/".join(f"{x:.3f}" for x in n_end)
+                   + " (by then the error is the constant offset along 1, which the ERC term leaves alone)"),
     ]
 
 
