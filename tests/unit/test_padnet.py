@@ -1,0 +1,171 @@
+"""PAD-Net: partially dynamic conv against per-sample references, mode partition, parameter counts."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from replib.padnet import (PADConv2d, ResNet, kappa_schedule, mode_partition, pad_layers, param_count,
+                           set_temperature, temperature)
+from replib.padnet.partition import apply_threshold, snip_scores
+
+
+def dy_conv_reference(layer: PADConv2d, x: torch.Tensor) -> torch.Tensor:
+    """DY-Conv written per sample: alpha from GAP -> FC1 -> ReLU -> FC2 -> softmax(/tau), then
+    W^ = lambda_d M . sum_k alpha_k W_k + lambda_s (1 - M) . W_bar and an ordinary conv."""
+    lam_d, lam_s = layer.scales()
+    outs = []
+    for xi in x:
+        g = xi.mean((1, 2))                                                  # GAP
+        h = F.relu(layer.fc1.weight.flatten(1) @ g)
+        a = torch.softmax((layer.fc2.weight.flatten(1) @ h + layer.fc2.bias) / layer.tau, 0)
+        w = sum(a[k] * layer.weight[k] for k in range(layer.K))
+        w = lam_d * layer.mask * w + lam_s * (1 - layer.mask) * layer.static_weight
+        b = (a @ layer.bias) if layer.bias is not None else None
+        outs.append(F.conv2d(xi[None], w, b, layer.stride, layer.padding))
+    return torch.cat(outs)
+
+
+@pytest.mark.parametrize("path", ["grouped", "expand"])
+@pytest.mark.parametrize("shape", [(3, 8, 3, 1, 1), (20, 6, 3, 2, 1), (8, 8, 1, 1, 0)])
+def test_batched_equals_per_sample(path, shape):
+    torch.manual_seed(0)
+    cin, cout, k, stride, pad = shape
+    layer = PADConv2d(cin, cout, k, stride, pad, bias=True, path=path)
+    with torch.no_grad():
+        layer.mask.copy_((torch.rand_like(layer.mask) < 0.4).float())
+        layer.phi.fill_(0.3)
+        layer.bias.normal_()
+    layer.tau = 7.0
+    x = torch.randn(5, cin, 9, 9)
+    torch.testing.assert_close(layer(x), dy_conv_reference(layer, x), rtol=1e-5, atol=1e-5)
+    assert layer(x[:1]).shape == (1, cout, *dy_conv_reference(layer, x[:1]).shape[2:])   # batch 1
+
+
+def test_ratio_one_is_fully_dynamic_and_ratio_zero_is_static():
+    torch.manual_seed(1)
+    pad = PADConv2d(6, 4, 3, 1, 1)                          # phi = 0: lambda_d = lambda_s = 1
+    dyn = PADConv2d(6, 4, 3, 1, 1, lambda_mode="none")
+    dyn.load_state_dict(pad.state_dict())
+    x = torch.randn(3, 6, 8, 8)
+    torch.testing.assert_close(pad(x), dyn(x))               # M = 1 == DY-Conv with the same W_k
+    with torch.no_grad():
+        pad.mask.zero_()
+        pad.phi.fill_(-0.7)
+        pad.fc2.bias.normal_()                               # attention changes, output must not
+    lam_s = 2 - 2 * torch.sigmoid(torch.tensor(-0.7))
+    torch.testing.assert_close(pad(x), F.conv2d(x, lam_s * pad.static_weight, padding=1))
+
+
+def test_scale_factors_sum_to_two_and_modes():
+    layer = PADConv2d(4, 4, 3)
+    for phi in (-5.0, -0.2, 0.0, 1.3, 9.0):
+        layer.phi.data.fill_(phi)
+        lam_d, lam_s = layer.scales()
+        assert (lam_d + lam_s).item() == pytest.approx(2.0)
+    layer.phi.data.fill_(1.0)
+    assert PADConv2d(4, 4, 3, lambda_mode="none").scales()[0].item() == 1.0
+    d = PADConv2d(4, 4, 3, lambda_mode="d")
+    d.phi.data.fill_(1.0)
+    assert d.scales()[1].item() == 1.0 and d.scales()[0].item() == pytest.approx(2 * torch.sigmoid(torch.tensor(1.0)).item())
+    with pytest.raises(ValueError, match="valid"):
+        PADConv2d(4, 4, 3, lambda_mode="sd")
+
+
+def test_mask_entry_is_shared_by_all_kernels():
+    torch.manual_seed(2)
+    layer = PADConv2d(3, 2, 3, 1, 1)
+    alpha = torch.softmax(torch.randn(2, layer.K), 1)
+    before = layer.kernels(alpha)
+    layer.mask[1, 2, 0, 1] = 0.0
+    after = layer.kernels(alpha)
+    changed = (before != after).any(0)
+    assert changed.sum() == 1 and changed[1, 2, 0, 1]
+    # with M_j = 0 the entry no longer depends on any of the K dynamic kernels
+    layer.weight.data[:, 1, 2, 0, 1] += 5.0
+    assert torch.equal(layer.kernels(alpha)[:, 1, 2, 0, 1], after[:, 1, 2, 0, 1])
+
+
+def test_snip_score_equals_analytic_form():
+    """dL/dM_j = sum over samples of (lambda_d W~_j - lambda_s W_bar_j) dL/dW^_j."""
+    torch.manual_seed(3)
+    layer = PADConv2d(4, 3, 3, 1, 1)
+    layer.phi.data.fill_(0.4)
+    x, y = torch.randn(6, 4, 7, 7), torch.randn(6, 3, 7, 7)
+    loss_fn = F.mse_loss
+    auto = snip_scores(layer, [(x, y)], loss_fn)[0]
+    lam_d, lam_s = layer.scales()
+    analytic = torch.zeros_like(layer.mask)
+    alpha = layer.attention(x).detach()
+    for i in range(len(x)):                                      # per sample: kernel as a leaf
+        agg = (alpha[i] @ layer.weight.flatten(1)).view_as(layer.mask).detach()
+        w = (lam_d * layer.mask * agg + lam_s * (1 - layer.mask) * layer.static_weight).detach().requires_grad_()
+        out = F.conv2d(x[i:i + 1], w, padding=1)
+        full = torch.zeros(6, 3, 7, 7)                            # the sample's share of the batch loss
+        full[i] = out[0]
+        target = y.clone()
+        target[torch.arange(6) != i] = 0
+        g, = torch.autograd.grad(F.mse_loss(full, target, reduction="sum") / y.numel(), w)
+        analytic += (lam_d * agg - lam_s * layer.static_weight).detach() * g
+    torch.testing.assert_close(auto, analytic.abs(), rtol=1e-4, atol=1e-7)
+    assert not layer.mask.requires_grad and layer.mask.grad is None
+
+
+def test_kappa_schedule_matches_spec():
+    assert kappa_schedule(0.3, 5) == pytest.approx([0.786, 0.618, 0.486, 0.382, 0.300], abs=1e-3)
+    assert kappa_schedule(0.5, 4, "linear") == pytest.approx([0.875, 0.75, 0.625, 0.5])
+    assert temperature(0, 10) == 30 and temperature(10, 10) == 1 and temperature(25, 10) == 1
+    assert temperature(5, 10) == pytest.approx(15.5)
+
+
+def test_global_threshold_pools_layers_and_hits_the_target():
+    a, b = torch.arange(10.0).view(2, 5), torch.arange(10.0, 40.0)
+    ma, mb = apply_threshold([a, b], 0.5)
+    assert ma.sum() == 0 and mb.sum() == 20                     # the small layer goes fully static
+    la, lb = apply_threshold([a, b], 0.5, scope="local")
+    assert la.sum() == 5 and lb.sum() == 15
+    assert apply_threshold([a], 1.0)[0].sum() == 10 and apply_threshold([a], 0.0)[0].sum() == 0
+
+
+@pytest.mark.parametrize("scorer", ["snip", "random"])
+def test_mode_partition_density_and_param_count(scorer):
+    torch.manual_seed(4)
+    net = ResNet(in_ch=1, width=8, kind="pad")
+    batches = [(torch.randn(8, 1, 12, 12), torch.randint(0, 10, (8,))) for _ in range(2)]
+    kappas = mode_partition(net, batches, F.cross_entropy, 0.3, rounds=3, scorer=scorer)
+    assert kappas[-1] == pytest.approx(0.3)
+    layers = pad_layers(net)
+    n = sum(m.mask.numel() for m in layers)
+    dyn = sum(m.mask.sum().item() for m in layers)
+    assert abs(dyn / n - 0.3) <= 1 / n + 1e-9
+    counted = sum(m.intrinsic_parameters() for m in layers)
+    assert counted == pytest.approx(param_count(n, 4, dyn / n))
+    # "counting the module's real parameters": K kernels where the mask is 1, the static one elsewhere
+    real = sum(int((m.weight * m.mask).ne(0).sum()) + int((m.static_weight * (1 - m.mask)).ne(0).sum())
+               for m in layers)
+    assert real == pytest.approx(param_count(n, 4, dyn / n))
+
+
+def test_param_count_examples():
+    assert param_count(100, 4, 0.3) == pytest.approx(190.0)        # 1.9 |W|, 47.5% of fully dynamic
+    assert param_count(100, 4, 1.0) == 400 and param_count(100, 4, 0.0) == 100
+    assert param_count(100, 8, 0.5) == pytest.approx(450.0)        # MoE example, n = 8
+    with pytest.raises(ValueError):
+        param_count(10, 4, 1.5)
+
+
+def test_loss_goes_down_and_temperature_is_set():
+    torch.manual_seed(5)
+    net = ResNet(in_ch=1, width=8, kind="pad")
+    set_temperature(net, 30.0)
+    assert all(m.tau == 30.0 for m in pad_layers(net))
+    x, y = torch.randn(32, 1, 12, 12), torch.randint(0, 10, (32,))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    first = F.cross_entropy(net(x), y).item()
+    for _ in range(40):
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3 * first
+    assert math.isfinite(net.layers[0].c1.phi.item())
