@@ -59,9 +59,10 @@ def headline_metrics(cfg, out: dict) -> dict:
                      "ring_dist_at_100": [float(x) for x in ring["dist"][:, min(100, ring["dist"].shape[1] - 1)]],
                      "ring_norm_at_end": [float(x) for x in ring["norm"][:, -1]]}}
     if "summary" in out:
-        m["deep"] = {f"{r.task}/{r.method}": {"final_return": r.final_return, "ci95": r.final_ci95,
-                                              "abs_q_bias": r.abs_q_bias, "q_std_seeds": r.q_std_seeds,
-                                              "td_var": r.td_var} for r in out["summary"].itertuples()}
+        keys = {"final_return": "final_return", "ci95": "final_ci95", "abs_q_bias": "abs_q_bias",
+                "q_std_seeds": "q_std_seeds", "td_var": "td_var"}
+        m["deep"] = {f"{r['task']}/{r['method']}": {k: float(r[c]) for k, c in keys.items() if np.isfinite(r[c])}
+                     for r in out["summary"].to_dict("records")}   # one seed has no std across seeds
         m["env_steps_per_run"] = cfg.steps * cfg.action_repeat
         m["timing"] = out["timing"]
     return m
