@@ -4,9 +4,16 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
-from replib.padnet import (PADConv2d, ResNet, kappa_schedule, mode_partition, pad_layers, param_count,
-                           set_temperature, temperature)
+from replib.padnet import (
+    PADConv2d,
+    ResNet,
+    kappa_schedule,
+    mode_partition,
+    pad_layers,
+    param_count,
+    set_temperature,
+    temperature,
+)
 from replib.padnet.partition import apply_threshold, snip_scores
 
 
@@ -169,3 +176,57 @@ def test_loss_goes_down_and_temperature_is_set():
         opt.step()
     assert loss.item() < 0.3 * first
     assert math.isfinite(net.layers[0].c1.phi.item())
+
+
+# ---- PAD MoE (SingleExpert_Pad) -------------------------------------------------------------------------
+def moe_reference(layer, x, g, idx):
+    """Token by token: y_t = sum over its top-k experts of G (W_i^eff x_t + b_i)."""
+    w = layer.expert_weights()
+    return torch.stack([sum(g[t, j] * (w[idx[t, j]] @ x[t] + layer.bias[idx[t, j]]) for j in range(layer.k))
+                        for t in range(len(x))])
+
+
+def test_moe_dispatch_equals_per_token_loop_and_upcycling():
+    from replib.padnet import PadMoELinear
+    torch.manual_seed(6)
+    layer = PadMoELinear(6, 5, n_experts=4, k=2)
+    with torch.no_grad():
+        layer.w_gate.normal_()
+        layer.mask.copy_((torch.rand_like(layer.mask) < 0.5).float())
+        layer.phi.fill_(0.2)
+        layer.bias.normal_()
+    layer.eval()
+    x = torch.randn(3, 7, 6)
+    g, idx = layer.gates(x.reshape(-1, 6))
+    torch.testing.assert_close(layer(x).reshape(-1, 5), moe_reference(layer, x.reshape(-1, 6), g, idx))
+    assert torch.allclose(g.sum(-1), torch.ones(21)) and layer.aux_loss >= 0
+    dense = torch.nn.Linear(6, 5)
+    up = PadMoELinear.from_linear(dense, 8, 2).eval()
+    with torch.no_grad():
+        up.w_gate.normal_()
+    torch.testing.assert_close(up(x), dense(x))                   # step 0 computes the dense layer
+
+
+def test_moe_mask_limits():
+    from replib.padnet import PadMoELinear
+    torch.manual_seed(7)
+    layer = PadMoELinear(4, 3, n_experts=3, k=1)
+    torch.testing.assert_close(layer.expert_weights(), layer.weight)      # M = 1, lambda = 1: plain experts
+    layer.mask.zero_()
+    w = layer.expert_weights()
+    assert torch.equal(w[0], w[1]) and torch.equal(w[1], w[2])           # M = 0: all share W_s
+    released = PadMoELinear(4, 3, n_experts=3, k=1, variant="released")
+    released.mask.zero_()
+    torch.testing.assert_close(released.expert_weights(), released.weight + released.static_weight)
+    layer.mask[0, :2] = 1.0
+    assert layer.intrinsic_parameters() == pytest.approx(param_count(12, 3, 2 / 12))
+
+
+def test_mode_partition_on_moe_layers():
+    from replib.padnet import PadMoELinear
+    torch.manual_seed(8)
+    net = torch.nn.Sequential(PadMoELinear(6, 8, 4, 2), torch.nn.ReLU(), PadMoELinear(8, 3, 4, 2))
+    batches = [(torch.randn(16, 6), torch.randint(0, 3, (16,)))]
+    mode_partition(net, batches, F.cross_entropy, 0.5, rounds=2)
+    n = sum(m.mask.numel() for m in pad_layers(net))
+    assert abs(sum(m.mask.sum().item() for m in pad_layers(net)) / n - 0.5) <= 1 / n

@@ -37,6 +37,8 @@ def temperature(epoch: float, anneal_epochs: float, tau0: float = 30.0) -> float
 class PADConv2d(nn.Module):
     """Partially dynamic 2-d convolution; ``mask`` (buffer, 1 = dynamic) is set by mode partition."""
 
+    is_pad_layer = True
+
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int = 0,
                  num_kernels: int = 4, reduction: int = 16, lambda_mode: str = "both", bias: bool = False,
                  path: str = "grouped"):
@@ -114,13 +116,15 @@ class PADConv2d(nn.Module):
                 f"dynamic={float(self.mask.mean()):.3f}, lambda={self.lambda_mode}")
 
 
-def pad_layers(model: nn.Module) -> list[PADConv2d]:
-    return [m for m in model.modules() if isinstance(m, PADConv2d)]
+def pad_layers(model: nn.Module) -> list[nn.Module]:
+    """Every layer with a mode mask (PAD convolutions and PAD MoE linears), in module order."""
+    return [m for m in model.modules() if getattr(m, "is_pad_layer", False)]
 
 
 def set_temperature(model: nn.Module, tau: float) -> None:
     for m in pad_layers(model):
-        m.tau = float(tau)
+        if isinstance(m, PADConv2d):
+            m.tau = float(tau)
 
 
 def param_count(numel: int, num_kernels: int, dynamic_ratio: float) -> float:

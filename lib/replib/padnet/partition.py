@@ -14,12 +14,12 @@ few batches, model in eval mode. ``scorer="random"`` draws scores uniformly: the
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
-from .conv import PADConv2d, pad_layers
+from .conv import pad_layers
 
 SCORERS = ("snip", "random")
 SCHEDULES = ("exponential", "linear")
@@ -81,9 +81,9 @@ def mode_partition(model: nn.Module, batches: list, loss_fn: Callable, kappa: fl
     """
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; valid: {', '.join(SCORERS)}")
-    layers: list[PADConv2d] = pad_layers(model)
+    layers = pad_layers(model)
     if not layers:
-        raise ValueError("the model has no PADConv2d layer to partition")
+        raise ValueError("the model has no PAD layer (PADConv2d, PadMoELinear) to partition")
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     kappas = kappa_schedule(kappa, rounds, schedule)

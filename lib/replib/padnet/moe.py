@@ -1,0 +1,103 @@
+"""PAD version of a mixture-of-experts linear layer (PAD-Net Sec. 3.2; ``SingleExpert_Pad`` in papers/padnet.md).
+
+n experts W_i (out x in) with biases b_i share one static matrix W_s and one mask M (out x in):
+    W_i^eff = lambda_d M . W_i + lambda_s (1 - M) . W_s,       lambda_d = 2 sigmoid(phi), lambda_s = 2 - lambda_d
+    y = sum_{i in topk(x)} G_i(x) (W_i^eff x + b_i)            token-level noisy top-k gate (n = 8, k = 2)
+The released ``PadMoE`` uses ``SingleExpert_Structured`` (W_i + W_s, no mask, no lambda), so the mask there
+has no effect and SNIP scores it with a None gradient; that form is kept as ``variant="released"``.
+The gate is Shazeer et al.'s: logits x W_g, plus Gaussian noise scaled by softplus(x W_noise) + 0.01 in
+training, softmax over the top k; W_g = W_noise = 0 at init. ``aux_loss`` holds the load-balance term
+0.01 (cv^2(importance) + cv^2(load)) with the load counted as tokens per expert.
+Dispatch groups tokens by expert: one matmul per expert on its tokens (no per-token loop).
+Upcycling (``from_linear``) copies a dense linear into every expert and into W_s, so at step 0 the layer
+computes the dense linear exactly (the gates of a token sum to 1).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VARIANTS = ("pad", "released")
+
+
+def cv_squared(v: torch.Tensor) -> torch.Tensor:
+    """Squared coefficient of variation (0 for a single entry)."""
+    return v.float().var() / (v.float().mean() ** 2 + 1e-10) if v.numel() > 1 else v.new_zeros(())
+
+
+class PadMoELinear(nn.Module):
+    """n experts sharing W_s and M; ``mask`` (buffer, 1 = expert-specific) is set by mode partition."""
+
+    is_pad_layer = True
+
+    def __init__(self, in_features: int, out_features: int, n_experts: int = 8, k: int = 2,
+                 lambda_mode: str = "both", variant: str = "pad"):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+        if not 1 <= k <= n_experts:
+            raise ValueError(f"need 1 <= k <= n_experts, got k={k}, n={n_experts}")
+        self.n, self.k, self.variant, self.lambda_mode = n_experts, k, variant, lambda_mode
+        bound = in_features ** -0.5
+        self.weight = nn.Parameter(torch.empty(n_experts, out_features, in_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(n_experts, out_features))
+        self.static_weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        self.register_buffer("mask", torch.ones(out_features, in_features))
+        self.phi = nn.Parameter(torch.zeros(()))
+        self.w_gate = nn.Parameter(torch.zeros(in_features, n_experts))
+        self.w_noise = nn.Parameter(torch.zeros(in_features, n_experts))
+        self.aux_loss = torch.zeros(())
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, n_experts: int = 8, k: int = 2, **kw) -> PadMoELinear:
+        """Upcycle: every expert and W_s start as the dense weight, every b_i as its bias."""
+        layer = cls(linear.in_features, linear.out_features, n_experts, k, **kw)
+        with torch.no_grad():
+            layer.weight.copy_(linear.weight.expand_as(layer.weight))
+            layer.static_weight.copy_(linear.weight)
+            if linear.bias is not None:
+                layer.bias.copy_(linear.bias.expand_as(layer.bias))
+        return layer
+
+    def scales(self) -> tuple[torch.Tensor, torch.Tensor]:
+        one = torch.ones((), device=self.phi.device)
+        learned = 2.0 * torch.sigmoid(self.phi)
+        return {"both": (learned, 2.0 - learned), "d": (learned, one), "s": (one, learned)}.get(
+            self.lambda_mode, (one, one))
+
+    def expert_weights(self) -> torch.Tensor:
+        """W^eff (n, out, in)."""
+        if self.variant == "released":
+            return self.weight + self.static_weight
+        lam_d, lam_s = self.scales()
+        return lam_d * self.mask * self.weight + lam_s * (1 - self.mask) * self.static_weight
+
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noisy top-k gate on tokens (T, in) -> weights (T, k) summing to 1 and expert indices (T, k)."""
+        logits = x @ self.w_gate
+        if self.training:
+            logits = logits + torch.randn_like(logits) * (F.softplus(x @ self.w_noise) + 0.01)
+        top, idx = logits.topk(self.k, dim=-1)
+        return torch.softmax(top, dim=-1), idx
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        tokens = x.reshape(-1, shape[-1])                                        # (T, in)
+        g, idx = self.gates(tokens)
+        w = self.expert_weights()
+        out = tokens.new_zeros(len(tokens), w.shape[1])
+        for e in range(self.n):                                                  # one matmul per expert
+            rows, slot = (idx == e).nonzero(as_tuple=True)
+            if len(rows):
+                y = F.linear(tokens[rows], w[e], self.bias[e]) * g[rows, slot, None]
+                out.index_add_(0, rows, y)
+        importance = torch.zeros(self.n, device=x.device).index_add_(0, idx.flatten(), g.flatten())
+        load = torch.bincount(idx.flatten(), minlength=self.n)
+        self.aux_loss = 0.01 * (cv_squared(importance) + cv_squared(load))
+        return out.view(*shape[:-1], -1)
+
+    def intrinsic_parameters(self) -> float:
+        """n per expert-specific position, 1 per shared static one: |W| (n kappa + 1 - kappa)."""
+        n_dyn = float(self.mask.sum())
+        return self.n * n_dyn + (self.mask.numel() - n_dyn)
