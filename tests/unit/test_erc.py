@@ -229,3 +229,13 @@ def test_deep_claims_from_synthetic_logs():
     worse, _ = _synthetic(erc_better=False)
     claims = {c.id: c for c in deep_claims(cfg, {"summary": summarise(worse, train), "curves": worse})}
     assert claims["erc_return_ge_sac"].verdict == "not reproduced"
+
+
+def test_paper_table_reproduces_the_spec_summary():
+    from replib.erc.paper import PAPER_MEANS, paper_scores
+    d = paper_scores()
+    assert d.shape == (26, 5)
+    for method, mean in PAPER_MEANS.items():
+        assert d[method].mean() == pytest.approx(mean, abs=0.05)
+    assert (d.idxmax(axis=1) == "ERC").sum() == 20                       # "best on 20 of 26"
+    assert (d["ERC"] > d["SAC"]).sum() == 25 and (d["ERC"] > d["TQC"]).sum() == 22
