@@ -4,12 +4,22 @@ import math
 
 import pytest
 import torch
+from replib.meo import (
+    BertDims,
+    MoEClassifier,
+    MoELinear,
+    NoisyTopKGate,
+    RoutingState,
+    cv_squared,
+    flops,
+    meo_merge,
+    prob_in_top_k,
+    split_encoder,
+    upcycle_bert,
+)
+from replib.meo.config import get_config
 from torch.testing import assert_close
 from torch.utils.flop_counter import FlopCounterMode
-
-from replib.meo import (BertDims, MoEClassifier, MoELinear, NoisyTopKGate, RoutingState, cv_squared, flops,
-                        meo_merge, prob_in_top_k, split_encoder, upcycle_bert)
-from replib.meo.config import get_config
 
 
 def slow_moe(x, gates, weight, bias=None):
@@ -266,7 +276,7 @@ def test_meo_equals_moe_on_gpu(dtype):
 
 def test_unavailable_hub_encoder_names_the_fix(monkeypatch):
     from replib.assets import AssetError
-    from replib.meo.finetune import load_encoder
+    from replib.nn.glue import load_encoder
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(AssetError, match="minilm-l6"):
         load_encoder("replib-test/no-such-encoder")

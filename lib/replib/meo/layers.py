@@ -168,7 +168,7 @@ class MoELinear(nn.Module):
         self.aux_loss = torch.zeros(())
 
     @classmethod
-    def upcycle(cls, linear: nn.Linear, n_experts: int, k: int, *, drop_bias: bool = True, **kw) -> "MoELinear":
+    def upcycle(cls, linear: nn.Linear, n_experts: int, k: int, *, drop_bias: bool = True, **kw) -> MoELinear:
         """Copy a dense linear into every expert; the merged weight then equals it for any gates."""
         keep_bias = linear.bias is not None and not drop_bias
         layer = cls(linear.in_features, linear.out_features, n_experts, k, bias=keep_bias, **kw)

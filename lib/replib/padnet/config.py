@@ -64,6 +64,38 @@ class Config:
     data_seed: int = 0
     """seed of the train/test subsets (the same for every run)."""
 
+    # --- F5: PAD MoE on GLUE ---
+    glue: bool = True
+    """run the MoE track (dense, fully dynamic MoE, PAD MoE on one GLUE task)."""
+    glue_task: str = "SST-2"
+    """GLUE task (dev split is the test set)."""
+    glue_encoder: str = "minilm-l6"
+    """'tiny' (random 2-layer BERT, smoke), 'minilm-l6' (offline) or a hub id (full, online)."""
+    glue_layers: int = 1
+    """top encoder layers upcycled and fine-tuned; the others are frozen and cached."""
+    glue_train: int | None = 1000
+    """training examples (seeded subset); None = all."""
+    glue_eval: int | None = None
+    """dev examples; None = all."""
+    glue_max_len: int = 64
+    """tokens per example."""
+    glue_epochs: int = 3
+    """fine-tuning epochs."""
+    glue_batch_size: int = 32
+    """fine-tuning batch size (README: 32)."""
+    glue_lr: float = 1e-4
+    """AdamW learning rate of the encoder top (paper 2e-5 over the whole of BERT)."""
+    glue_head_lr: float = 3e-3
+    """learning rate of the new classification head."""
+    glue_imp_examples: int = 320
+    """examples the mode partition sees (official: length x 32 = 320)."""
+    moe_experts: int = 8
+    """experts per upcycled FFN linear (n)."""
+    moe_k: int = 2
+    """experts per token (top-k)."""
+    moe_kappa: float = 0.5
+    """dynamic ratio of the PAD MoE (the paper's headline)."""
+
     def validate(self) -> None:
         bad = [d for d in (*self.datasets, self.ablation_dataset) if d not in DATASETS]
         if bad:
@@ -73,17 +105,21 @@ class Config:
         ks = (*self.kappas, self.ablation_kappa, *self.random_kappas)
         if not all(0.0 < k < 1.0 for k in ks):
             raise ValueError(f"dynamic ratios must lie strictly between 0 and 1, got {ks}")
+        if not 0.0 < self.moe_kappa < 1.0 or not 1 <= self.moe_k <= self.moe_experts:
+            raise ValueError(f"need 0 < moe_kappa < 1 and 1 <= moe_k <= moe_experts, got {self.moe_kappa}, "
+                             f"{self.moe_k}, {self.moe_experts}")
         if min(self.seeds, self.epochs, self.rounds, self.imp_batches, self.width, self.image_size) < 1:
             raise ValueError("seeds, epochs, rounds, imp_batches, width and image_size must be >= 1")
 
 
 PROFILES = {
     "smoke": dict(n_train=256, n_test=256, image_size=12, width=4, kappas=(0.3,), random_kappas=(0.3,), seeds=1,
-                  epochs=1, batch_size=64, rounds=2, imp_batches=1),
+                  epochs=1, batch_size=64, rounds=2, imp_batches=1, glue_encoder="tiny", glue_train=64, glue_eval=64,
+                  glue_epochs=1, glue_imp_examples=32),
     "quick": dict(),
     "full": dict(n_train=None, n_test=None, image_size=32, width=16, blocks=2, reduction=16, kappas=(0.1, 0.3, 0.5,
                  0.7, 0.9), random_kappas=(0.1, 0.3, 0.5, 0.7, 0.9), seeds=3, epochs=60, imp_batches=10,
-                 batch_size=256, lr=0.1),
+                 batch_size=256, lr=0.1, glue_layers=6, glue_train=None, glue_lr=2e-5, glue_max_len=128),
 }
 
 

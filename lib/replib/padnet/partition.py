@@ -45,7 +45,8 @@ def snip_scores(model: nn.Module, batches: Iterable, loss_fn: Callable) -> list[
         m.mask.grad = None
     try:
         for x, y in batches:
-            grads = torch.autograd.grad(loss_fn(model(x), y), [m.mask for m in layers], allow_unused=True)
+            out = model(**x) if isinstance(x, dict) else model(x)                # dict: encoder keyword inputs
+            grads = torch.autograd.grad(loss_fn(out, y), [m.mask for m in layers], allow_unused=True)
             for m, g in zip(layers, grads):
                 if g is not None:
                     m.mask.grad = g if m.mask.grad is None else m.mask.grad + g
