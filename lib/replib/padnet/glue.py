@@ -75,7 +75,7 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> pd.DataFrame:
         model = build(top, data.num_labels, arm, cfg, data, s, device)
         layers = pad_layers(model)
         out = finetune(model, data, _GlueView(cfg), seed=s, device=device,
-                       aux_loss=(lambda: sum(m.aux_loss for m in layers)) if layers else None)
+                       aux_loss=(lambda layers=layers: sum(m.aux_loss for m in layers)) if layers else None)
         n = sum(m.mask.numel() for m in layers)
         rows.append({"task": cfg.glue_task, "arm": arm, "seed": s, "acc": out["acc"], "train_s": time.perf_counter() - t,
                      "dynamic_share": sum(float(m.mask.sum()) for m in layers) / n if n else 0.0,
