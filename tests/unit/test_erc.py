@@ -170,7 +170,7 @@ def test_spec_pass_criteria_hold_at_default_settings():
 
 # ---- deep: the batched SAC/ERC ensemble against the literal ERC.py agent -------------------------------
 def test_ensemble_with_erc_reproduces_the_literal_agent():
-    from replib.erc.deep import ensemble_regularizer
+    from replib.erc.experiment import ensemble_regularizer
     from replib.rl.sac import SACConfig
     from replib.rl.train import train_ensemble
     from rl_reference import train_single
@@ -210,7 +210,7 @@ def _synthetic(erc_better: bool):
 def test_deep_claims_from_synthetic_logs():
     from replib.erc.claims import deep_claims, paired_gaps
     from replib.erc.config import get_config
-    from replib.erc.deep import summarise
+    from replib.erc.experiment import summarise
 
     cfg = get_config("quick")
     curves, train = _synthetic(erc_better=True)

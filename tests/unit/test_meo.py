@@ -4,22 +4,12 @@ import math
 
 import pytest
 import torch
-from replib.meo import (
-    BertDims,
-    MoEClassifier,
-    MoELinear,
-    NoisyTopKGate,
-    RoutingState,
-    cv_squared,
-    flops,
-    meo_merge,
-    prob_in_top_k,
-    split_encoder,
-    upcycle_bert,
-)
-from replib.meo.config import get_config
 from torch.testing import assert_close
 from torch.utils.flop_counter import FlopCounterMode
+
+from replib.meo import (BertDims, MoEClassifier, MoELinear, NoisyTopKGate, RoutingState, cv_squared, flops,
+                        meo_merge, prob_in_top_k, split_encoder, upcycle_bert)
+from replib.meo.config import get_config
 
 
 def slow_moe(x, gates, weight, bias=None):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..report import Check, Claim
-from .deep import ci95
+from .experiment import ci95
 from .paper import PAPER_MEANS
 from .paper import STEPS as PAPER_STEPS
 

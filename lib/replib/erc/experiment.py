@@ -2,6 +2,12 @@
 
 ``run(cfg, device, seed)`` returns plain data (arrays and DataFrames); the notebook plots them and
 ``claims.make_claims`` turns them into verdicts. Spec: papers/erc.md Sec. 6.
+
+Deep part: for each task one ``replib.rl.train.train_ensemble`` call trains ``2 x n_seeds`` runs together:
+runs ``0..n-1`` are SAC (beta = 0), runs ``n..2n-1`` ERC with the same seeds (common random numbers: the
+same environment seeds, initial weights and exploration noise, so a pair differs only by the regulariser).
+The ERC term enters the critic loss through the ensemble's ``regularizer`` hook with a per-run beta; with
+beta = 0 it is exactly zero, so the SAC runs are plain SAC.
 """
 from __future__ import annotations
 
@@ -9,10 +15,74 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .deep import summarise, train_task
+from ..rl.sac import SACConfig
+from ..rl.train import train_ensemble
 from .paper import STEPS as PAPER_STEPS
 from .paper import paper_scores
+from .regularizer import erc_regularizer
 from .tabular import run_tabular
+
+
+def ensemble_regularizer(betas: torch.Tensor, form: str, clip: float | None):
+    """TD errors (S, 2, B) -> ERC penalty (S, 2) with run s weighted by ``betas[s]``."""
+    def reg(td: torch.Tensor) -> torch.Tensor:
+        return erc_regularizer(td, beta=betas[:, None, None], form=form, clip=clip)
+    return reg
+
+
+def train_task(task: str, cfg, seeds: list[int], device, progress: bool = True) -> dict:
+    """SAC and ERC runs of one task; returns tidy frames ``curves`` (eval), ``train`` (TD stats), timing."""
+    methods = [m for m in cfg.methods for _ in seeds]
+    run_seeds = [s for _ in cfg.methods for s in seeds]
+    betas = torch.tensor([cfg.beta if m == "erc" else 0.0 for m in methods], device=device)
+    sac = SACConfig(hidden=cfg.hidden, batch_size=cfg.batch_size)
+    out = train_ensemble(task, run_seeds, steps=cfg.steps, start_steps=cfg.start_steps, sac=sac, utd=cfg.utd,
+                         eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes, log_every=cfg.log_every,
+                         regularizer=ensemble_regularizer(betas, cfg.erc_form, cfg.erc_clip),
+                         action_repeat=cfg.action_repeat, device=device, progress=progress,
+                         desc=f"{task} ({len(run_seeds)} runs)")
+    ev, tr = out["eval"], out["train"]
+    steps = ev["step"] * cfg.action_repeat                                   # environment steps
+    curves = pd.DataFrame([
+        {"task": task, "method": methods[s], "seed": run_seeds[s], "step": int(steps[i]),
+         "return": float(ev["returns"][i, s].mean()), "return_std": float(ev["returns"][i, s].std()),
+         "q_est": float(ev["q_est"][i, s]), "mc_return": float(ev["mc_return"][i, s]),
+         "q_bias": float(ev["q_bias"][i, s])}
+        for i in range(len(steps)) for s in range(len(run_seeds))])
+    train = pd.DataFrame([
+        {"task": task, "method": methods[s], "seed": run_seeds[s], "step": int(tr["step"][i]) * cfg.action_repeat,
+         "td_var": float(tr["td_var"][i, s]), "q_mean": float(tr["q_mean"][i, s]), "reg": float(tr["reg"][i, s])}
+        for i in range(len(tr["step"])) for s in range(len(run_seeds))])
+    timing = {k: round(float(v), 3) for k, v in out["timing"].items()} | {"runs": len(run_seeds)}
+    return {"curves": curves, "train": train, "timing": timing}
+
+
+def last_fraction(df: pd.DataFrame, frac: float = 0.2) -> pd.DataFrame:
+    """Rows whose step lies in the last ``frac`` of each task's logged steps (step > 0)."""
+    hi = df.groupby("task")["step"].transform("max")
+    return df[(df["step"] > 0) & (df["step"] >= (1 - frac) * hi)]
+
+
+def ci95(x: np.ndarray) -> float:
+    """Half-width of a normal 95% interval of the mean over seeds (0 for one seed)."""
+    x = np.asarray(x, dtype=float)
+    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
+
+
+def summarise(curves: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """Per task and method: final return (mean, 95% CI), |Q bias| at the end, Q std across seeds and
+    TD-error batch variance (medians over the last 20% of training)."""
+    final = curves[curves["step"] == curves.groupby("task")["step"].transform("max")]
+    rows = []
+    for (task, method), g in final.groupby(["task", "method"], sort=False):
+        late = last_fraction(curves[(curves["task"] == task) & (curves["method"] == method)])
+        q_std = late.groupby("step")["q_est"].std(ddof=1).median() if g["seed"].nunique() > 1 else np.nan
+        td = last_fraction(train[(train["task"] == task) & (train["method"] == method)])
+        rows.append({"task": task, "method": method, "seeds": int(g["seed"].nunique()),
+                     "final_return": float(g["return"].mean()), "final_ci95": ci95(g["return"].to_numpy()),
+                     "abs_q_bias": float(late["q_bias"].abs().mean()), "q_std_seeds": float(q_std),
+                     "td_var": float(td["td_var"].median()) if len(td) else np.nan})
+    return pd.DataFrame(rows)
 
 
 def tabular(cfg) -> dict:

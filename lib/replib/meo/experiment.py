@@ -14,11 +14,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..nn.glue import split_encoder
+from ..nn.glue import TaskData, load_encoder, prepare_task, split_encoder
 from ..runtime import time_call
-from .finetune import TaskData, load_encoder, prepare_task, train_one
 from .flops import BERT_SIZES, flops
 from .layers import ffn_pair
+from .model import train_one
 
 
 def flops_frame(cfg) -> pd.DataFrame:

@@ -6,15 +6,20 @@ matrix into every expert, so the merged weight equals the pretrained one at step
 BERT path builds bias-free experts, i.e. it drops the pretrained FFN biases (`drop_ffn_bias=True`,
 faithful); `drop_ffn_bias=False` keeps them and then the step-0 model equals the dense one exactly.
 
+Fine-tuning (papers/meo.md Sec. 6): routers start at zero, the per-layer auxiliary loss 0.01 (cv^2 + cv^2)
+is added to the cross-entropy, AdamW with a linear decay (``replib.nn.glue.finetune``).
 For CPU budgets the encoder can be split (``replib.nn.glue.split_encoder``): the bottom `n_frozen` layers
 run once and their outputs are cached; the top layers (upcycled) and the head are fine-tuned on them.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
-from ..nn.glue import PooledClassifier
+from ..nn.glue import PooledClassifier, TaskData, finetune
+from ..runtime import seed_everything
 from .layers import TASK_EMB_DIM, MoELinear, RoutingState
 
 
@@ -62,3 +67,23 @@ class MoEClassifier(PooledClassifier):
         """Sum over MoE linears of 0.01 * (cv^2(importance) + cv^2(load)) from the latest forward."""
         terms = [m.aux_loss for m in moe_layers(self)]
         return torch.stack(terms).sum() if terms else torch.zeros((), device=self.head.weight.device)
+
+
+# ---- GLUE fine-tuning of one configuration (the loop itself is replib.nn.glue.finetune) -----------------
+def build_model(top: nn.Module, num_labels: int, mode: str, k: int, cfg, level: str = "sequence"):
+    """A fresh copy of the encoder top, upcycled unless mode == 'dense', with a new head."""
+    enc = copy.deepcopy(top)
+    state = None
+    if mode != "dense":
+        state = upcycle_bert(enc, cfg.n_experts, k, mode=mode, level=level, drop_ffn_bias=cfg.drop_ffn_bias,
+                             pad_in_mean=cfg.pad_in_mean, att_reduction=cfg.att_reduction)
+    return MoEClassifier(enc, num_labels, state)
+
+
+def train_one(top: nn.Module, data: TaskData, cfg, *, mode: str, k: int, seed: int, device,
+              level: str = "sequence") -> dict:
+    """Fine-tune one configuration from `seed`; returns dev accuracy and the loss curve."""
+    seed_everything(seed)
+    model = build_model(top, data.num_labels, mode, k, cfg, level).to(device)
+    out = finetune(model, data, cfg, seed=seed, device=device, aux_loss=model.aux_loss)
+    return {"task": data.name, "mode": mode, "level": level, "k": k, "seed": seed, **out}

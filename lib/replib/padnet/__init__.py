@@ -2,14 +2,14 @@
 from .conv import (
            LAMBDA_MODES,
            PADConv2d,
+           ResNet,
            pad_layers,
            param_count,
            set_temperature,
            temperature,
 )
-from .model import ResNet
 from .moe import PadMoELinear
 from .partition import kappa_schedule, mode_partition
 
-__all__ = ["LAMBDA_MODES", "PADConv2d", "PadMoELinear", "ResNet", "kappa_schedule", "mode_partition", "pad_layers", "param_count",
-           "set_temperature", "temperature"]
+__all__ = ["LAMBDA_MODES", "PADConv2d", "PadMoELinear", "ResNet", "kappa_schedule", "mode_partition", "pad_layers",
+           "param_count", "set_temperature", "temperature"]

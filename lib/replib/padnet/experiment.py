@@ -20,8 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import assets
 from ..runtime import seed_everything
-from .conv import pad_layers, set_temperature, temperature
-from .model import ResNet
+from .conv import ResNet, pad_layers, set_temperature, temperature
 from .partition import mode_partition
 
 

@@ -14,13 +14,14 @@ Haarnoja et al. 2018 in the form of denisyarats/pytorch_sac as used by the offic
   Polyak step of the target critics with tau;
 - Adam 3e-4 (actor, critics), 1e-4 (log alpha), alpha starts at 0.1.
 
-Runs are members of stacked networks (``replib.rl.ensemble``); each run keeps its own
+Runs are members of stacked networks (``EnsembleMLP`` below); each run keeps its own
 ``torch.Generator`` for every random draw (replay indices, policy noise), so run s of an ensemble
 reproduces the single run with seed s. ``tests/rl_reference.py`` is that single run, written
 literally with ``nn.Linear`` and ``torch.distributions``.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +29,55 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from replib.rl.ensemble import EnsembleMLP, draw_init
+# ---- stacked MLPs: E networks of one shape, one batched matmul per layer --------------------------------
+# Weights (E, in, out), biases (E, 1, out), inputs (E, B, in) through baddbmm. Adam is element-wise, so one
+# optimizer over the stacked tensors updates each member exactly as E optimizers would; summing the members'
+# losses keeps their gradients apart. Orthogonal init (gain 1) and zero biases as pytorch_sac's weight_init,
+# drawn member by member in nn.Linear order from the member's generator.
+
+
+def orthogonal(out_dim: int, in_dim: int, generator: torch.Generator) -> torch.Tensor:
+    """An ``nn.Linear``-shaped (out, in) orthogonal matrix (gain 1) drawn from ``generator``."""
+    w = torch.empty(out_dim, in_dim)
+    nn.init.orthogonal_(w, generator=generator)
+    return w
+
+
+class EnsembleMLP(nn.Module):
+    """E ReLU MLPs built from ``weights[e]``, member e's list of (out, in) layer weights (``draw_init``);
+    biases start at zero."""
+
+    def __init__(self, weights: list[list[torch.Tensor]]):
+        super().__init__()
+        n_layers = len(weights[0])
+        self.W = nn.ParameterList(
+            [nn.Parameter(torch.stack([m[i].T for m in weights]).contiguous()) for i in range(n_layers)])
+        self.b = nn.ParameterList(
+            [nn.Parameter(torch.zeros(len(weights), 1, w.shape[-1])) for w in self.W])
+
+    def forward(self, x: torch.Tensor, detach_params: bool = False) -> torch.Tensor:
+        """x (E, B, in) -> (E, B, out). ``detach_params``: gradients flow to ``x`` only (the actor's
+        pass through the critic needs no critic weight gradients)."""
+        last = len(self.W) - 1
+        for i, (w, b) in enumerate(zip(self.W, self.b)):
+            if detach_params:
+                w, b = w.detach(), b.detach()
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = F.relu(x)
+        return x
+
+
+def draw_init(sizes: list[int], generator: torch.Generator, heads: list[int] | None = None) -> list[torch.Tensor]:
+    """One member's (out, in) weights for ``sizes``; the last layer drawn head by head, then stacked."""
+    weights = [orthogonal(o, i, generator) for i, o in itertools.pairwise(sizes[:-1])]
+    heads = heads or [sizes[-1]]
+    if sum(heads) != sizes[-1]:
+        raise ValueError(f"heads {heads} do not add up to the output width {sizes[-1]}")
+    weights.append(torch.cat([orthogonal(h, sizes[-2], generator) for h in heads]))
+    return weights
 
 
 @dataclass
