@@ -204,6 +204,10 @@ report.claims_table(claims)
 #   a few epochs on 4,000 images resized to 16x16, on two CPU cores. The paper's gaps (0.7-1.9 points)
 #   are of the order of the seed spread at this scale: read the error bars before the means, and run
 #   `full` (whole datasets at full resolution, wider and deeper nets, 60 epochs, 3 seeds) on a GPU.
+# - **Static networks.** At this scale and budget the static network can beat every dynamic one (F1):
+#   dynamic kernels add parameters and an attention that a few epochs on a few thousand small images do
+#   not train well. The paper compares PAD with the fully dynamic network, and so do the claims; the
+#   static point is shown because a reader would ask.
 # - **What is exact.** The parameter counts follow $|W|(K\kappa + 1 - \kappa)$ by construction and are
 #   checked against the trained modules; $\lambda_d + \lambda_s = 2$ holds throughout training.
 # - **Deviations.** The attention bottleneck is $C_{in}/4$ at `quick` (the official $C_{in}/16$ leaves a
