@@ -244,7 +244,8 @@ report.claims_table(claims)
 #   instead of 25,000, and repeat each action 4 times so that the short budget still shows learning. The
 #   claims' notes say, task by task, whether the ERC-SAC gap exceeds its seed-paired 95% interval; when
 #   it does not, the quick profile is too short to decide and `full` (the paper's settings on a GPU) is
-#   the test.
+#   the test. `full` runs the spec's four tasks; `overrides={"tasks": PAPER_TASKS}` (from
+#   `replib.erc.paper`) runs all 26 of the paper's, at many GPU hours.
 # - **Q bias is tied to return.** Early in training twin-critic SAC underestimates, and the gap grows with
 #   the returns the policy collects; a run that learned more can show the larger |Q - MC| although its
 #   critic is no worse. Read F4 next to F3.

@@ -239,3 +239,12 @@ def test_paper_table_reproduces_the_spec_summary():
         assert d[method].mean() == pytest.approx(mean, abs=0.05)
     assert (d.idxmax(axis=1) == "ERC").sum() == 20                       # "best on 20 of 26"
     assert (d["ERC"] > d["SAC"]).sum() == 25 and (d["ERC"] > d["TQC"]).sum() == 22
+
+
+def test_paper_task_names_are_valid_config_tasks():
+    from replib.erc.config import get_config
+    from replib.erc.paper import PAPER_TASKS
+    assert len(PAPER_TASKS) == 26
+    assert get_config("full", tasks=PAPER_TASKS).tasks == PAPER_TASKS       # every name is a dm_control task
+    with pytest.raises(ValueError, match="valid"):
+        get_config("quick", tasks=("cartpole-fly",))
