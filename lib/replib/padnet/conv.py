@@ -121,6 +121,14 @@ def pad_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if getattr(m, "is_pad_layer", False)]
 
 
+def kernel_stats(model: nn.Module) -> dict:
+    """Share of dynamic positions, intrinsic parameters and mask size over all PAD layers (zeros if none)."""
+    layers = pad_layers(model)
+    n = sum(m.mask.numel() for m in layers)
+    return {"dynamic_share": sum(float(m.mask.sum()) for m in layers) / n if n else 0.0,
+            "intrinsic_params": float(sum(m.intrinsic_parameters() for m in layers)), "kernel_numel": n}
+
+
 def set_temperature(model: nn.Module, tau: float) -> None:
     for m in pad_layers(model):
         if isinstance(m, PADConv2d):

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import assets
 from ..runtime import seed_everything
-from .conv import ResNet, pad_layers, set_temperature, temperature
+from .conv import ResNet, kernel_stats, pad_layers, set_temperature, temperature
 from .partition import mode_partition
 
 
@@ -124,13 +124,12 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> dict:
         net = build(d, cfg, r["kind"], r["kappa"], s, device, rounds=r.get("rounds"), scorer=r.get("scorer", "snip"),
                     lambda_mode=r.get("lambda_mode"))
         out = train(net, d, cfg, s, device)
-        layers = pad_layers(net)
-        n = sum(m.mask.numel() for m in layers)
+        stats = kernel_stats(net)
+        if not stats["kernel_numel"]:           # static network: its residual-layer kernels, one copy each
+            stats["intrinsic_params"] = float(sum(p.numel() for name, p in net.named_parameters()
+                                                  if name.startswith("layers") and p.dim() == 4))
         rows.append({**{k: r.get(k) for k in ("dataset", "group", "kind", "kappa")}, "seed": s, "acc": out["acc"],
-                     "train_s": out["train_s"], "dynamic_share": sum(float(m.mask.sum()) for m in layers) / n if n else 0.0,
-                     "intrinsic_params": sum(m.intrinsic_parameters() for m in layers) if n else float(
-                         sum(p.numel() for name, p in net.named_parameters() if "layers" in name and p.dim() == 4)),
-                     "kernel_numel": n})
+                     "train_s": out["train_s"], **stats})
         if r["group"] == "sweep" and r["kind"] == "pad" and len(out["lambdas"]):
             lambdas[(r["dataset"], r["kappa"], s)] = out["lambdas"]
     return {"results": pd.DataFrame(rows), "lambdas": lambdas}

@@ -30,7 +30,7 @@ from ..nn.glue import (
     split_encoder,
 )
 from ..runtime import seed_everything
-from .conv import pad_layers
+from .conv import kernel_stats, pad_layers
 from .moe import PadMoELinear
 from .partition import mode_partition
 
@@ -76,10 +76,9 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> pd.DataFrame:
         layers = pad_layers(model)
         out = finetune(model, data, _GlueView(cfg), seed=s, device=device,
                        aux_loss=(lambda layers=layers: sum(m.aux_loss for m in layers)) if layers else None)
-        n = sum(m.mask.numel() for m in layers)
+        stats = kernel_stats(model)
         rows.append({"task": cfg.glue_task, "arm": arm, "seed": s, "acc": out["acc"], "train_s": time.perf_counter() - t,
-                     "dynamic_share": sum(float(m.mask.sum()) for m in layers) / n if n else 0.0,
-                     "intrinsic_params": sum(m.intrinsic_parameters() for m in layers) if n else 0.0})
+                     "dynamic_share": stats["dynamic_share"], "intrinsic_params": stats["intrinsic_params"]})
     return pd.DataFrame(rows)
 
 
