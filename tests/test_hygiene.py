@@ -104,3 +104,26 @@ def test_figures_readme_is_regenerated(tmp_path):
     build_report(root=ROOT, figures_dir=tmp_path / "figures", reports_dir=tmp_path / "reports")
     assert (tmp_path / "figures" / "README.md").read_text() == (figs / "README.md").read_text(), \
         "figures/README.md is stale: run python -m replib.report"
+
+
+def test_committed_claims_rebuild_from_their_raw_results(tmp_path):
+    """`python -m replib.report --check` on the committed figures: every claims.json is what make_claims
+    gives from its results.json; a hand edit of a stored number is caught and named."""
+    import subprocess
+    import sys
+
+    figs = ROOT / "figures"
+    folders = [p.parent.name for p in figs.glob("[0-9][0-9]_*/claims.json")]
+    if not folders:
+        pytest.skip("no committed claims yet")
+    cmd = [sys.executable, "-m", "replib.report", "--check", "--figures"]
+    ok = subprocess.run(cmd + [str(figs)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    shutil.copytree(figs, tmp_path / "figures")
+    path = tmp_path / "figures" / folders[0] / "claims.json"
+    doc = json.loads(path.read_text())
+    target = next(c for c in doc["claims"] if c["checks"] and c["checks"][0]["ours"] is not None)
+    target["checks"][0]["ours"] = target["checks"][0]["ours"] + 1.0  # typed by hand
+    path.write_text(json.dumps(doc))
+    bad = subprocess.run(cmd + [str(tmp_path / "figures")], capture_output=True, text=True)
+    assert bad.returncode == 1 and f"{folders[0]}/{target['id']}" in bad.stdout, bad.stdout
