@@ -13,12 +13,15 @@ Nothing here does I/O at import time.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import platform
 import random
 import subprocess
 import sys
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +42,59 @@ def check_profile(profile: str) -> str:
     return profile
 
 
+def _accepts(tp, value):
+    """(True, value) when `value` fits annotation `tp` (a list becomes a tuple for tuple fields),
+    (False, None) when it does not, None when `tp` is not one this check knows (then it is not checked)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        results = [_accepts(t, value) for t in typing.get_args(tp)]
+        if None in results:
+            return None
+        return next((r for r in results if r[0]), (False, None))
+    base = origin or tp
+    if base is type(None):
+        return (value is None, value)
+    if base is bool:
+        return (isinstance(value, bool), value)
+    if base is int:   # bool is an int subclass; a float or "3" would silently truncate or fail later
+        return (isinstance(value, numbers.Integral) and not isinstance(value, bool), value)
+    if base is float:
+        return (isinstance(value, numbers.Real) and not isinstance(value, bool), value)
+    if base is str:
+        return (isinstance(value, str), value)
+    if base is tuple:  # JSON and YAML (papermill -y) have lists, not tuples
+        return (isinstance(value, (tuple, list)), tuple(value) if isinstance(value, list) else value)
+    if base is dict:
+        return (isinstance(value, dict), value)
+    return None
+
+
+def check_override(cls: type, name: str, value: Any) -> Any:
+    """`value` checked against the annotation of field `name` of dataclass `cls`; lists become tuples
+    for tuple fields. A mismatch raises ValueError naming the field, the expected type and the value;
+    an annotation other than int, float, str, bool, tuple, dict, None and their unions is not checked."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that does not resolve here: nothing to check against
+        return value
+    if name not in hints:
+        return value
+    res = _accepts(hints[name], value)
+    if res is None:
+        return value
+    ok, converted = res
+    if not ok:
+        expected = getattr(hints[name], "__name__", None) if typing.get_origin(hints[name]) is None else None
+        raise ValueError(f"override {name}={value!r} for {cls.__module__}.{cls.__name__}: expected "
+                         f"{expected or hints[name]}, got {type(value).__name__}")
+    return converted
+
+
 def build_config(cls: type, profiles: dict[str, dict[str, Any]], profile: str, overrides: dict[str, Any]):
     """Compose `cls()` defaults, then `profiles[profile]`, then `overrides` (minGPT style).
 
-    Unknown profile or override key raises ValueError listing the valid ones, before any work starts.
+    Unknown profile or override key, or an override of the wrong type (`check_override`), raises
+    ValueError listing the valid ones, before any work starts.
     """
     check_profile(profile)
     names = [f.name for f in dataclasses.fields(cls)]
@@ -50,6 +102,7 @@ def build_config(cls: type, profiles: dict[str, dict[str, Any]], profile: str, o
     if bad:
         raise ValueError(f"unknown override key(s) {bad} for {cls.__module__}.{cls.__name__}; "
                          f"valid keys: {', '.join(names)}")
+    overrides = {k: check_override(cls, k, v) for k, v in overrides.items()}
     cfg = cls(**{**profiles.get(profile, {}), **overrides})
     if hasattr(cfg, "validate"):
         cfg.validate()

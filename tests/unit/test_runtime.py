@@ -1,10 +1,16 @@
 """runtime: config composition and validation, devices, seeds, paths, run header; runner arguments."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import torch
 
-from replib import runtime
+from replib import meo, runtime
 from replib.runner import notebooks
 
 
@@ -28,6 +34,49 @@ def test_build_config_errors_list_valid_values():
         runtime.build_config(Cfg, PROFILES, "medium", {})
     with pytest.raises(ValueError, match=r"\['stps'\].*valid keys: steps, lr"):
         runtime.build_config(Cfg, PROFILES, "quick", {"stps": 3})
+
+
+@dataclass
+class Typed:
+    n: int = 1
+    lr: float = 0.1
+    name: str = "a"
+    flag: bool = False
+    limit: int | None = None
+    scale: float | None = 1.0
+    ks: tuple = (1, 2)
+    opts: dict = dataclasses.field(default_factory=dict)
+    anything: Any = None
+
+
+def test_build_config_checks_override_types():
+    def build(**ov):
+        return runtime.build_config(Typed, {}, "quick", ov)
+
+    ok = build(n=3, lr=2, name="b", flag=True, limit=None, scale=None, ks=[3, 4], opts={"a": 1},
+               anything=object)
+    assert (ok.n, ok.lr, ok.name, ok.flag, ok.limit, ok.scale, ok.opts) == (3, 2, "b", True, None, None, {"a": 1})
+    assert ok.ks == (3, 4) and isinstance(ok.ks, tuple)     # JSON/YAML lists become tuples
+    assert build(limit=5).limit == 5 and build(scale=0.5).scale == 0.5 and build(ks=(5,)).ks == (5,)
+    bad = [("n", 2.5), ("n", "3"), ("n", True), ("n", None), ("lr", "1e-3"), ("lr", False), ("name", 1),
+           ("flag", 1), ("flag", "yes"), ("limit", 2.0), ("scale", "x"), ("ks", 3), ("ks", "ab"), ("opts", [1])]
+    for key, value in bad:
+        with pytest.raises(ValueError, match=rf"override {key}={re.escape(repr(value))} .*expected") as e:
+            build(**{key: value})
+        want = {"n": "int", "lr": "float", "name": "str", "flag": "bool", "limit": "int | None",
+                "scale": "float | None", "ks": "tuple", "opts": "dict"}[key]
+        assert f"expected {want}, got {type(value).__name__}" in str(e.value)
+    with pytest.raises(ValueError, match=r"epochs=2.5 .*expected int"):   # a real paper config
+        meo.get_config("smoke", epochs=2.5)
+    with pytest.raises(ValueError, match=r"epochs='3' .*expected int, got str"):
+        meo.get_config("smoke", epochs="3")
+
+
+def test_every_paper_config_builds_at_every_profile():
+    for slug in ("meo", "padnet", "ifd", "superfiltering", "erc"):   # the papers with a config so far
+        get_config = importlib.import_module(f"replib.{slug}.config").get_config
+        for p in runtime.PROFILES:
+            assert dataclasses.is_dataclass(get_config(p))
 
 
 def test_pick_device():
@@ -64,35 +113,3 @@ def test_runner_validates_only():
     assert "meo" in notebooks(root)
     with pytest.raises(SystemExit, match="unknown paper"):
         notebooks(root, ["bert"])
-
-
-def _tiny_notebook(path, code):
-    import nbformat
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile: str = "quick"\ndevice: str = "auto"\nseed: int = 0\n'
-                                       'out_dir: str = ""\noverrides: dict = {}')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
-def test_runner_keeps_going_and_lists_failures(tmp_path, monkeypatch, capsys):
-    import json
-
-    from replib import runner
-    (tmp_path / "lib" / "replib").mkdir(parents=True)
-    (tmp_path / "run_all.sh").write_text("")
-    (tmp_path / "notebooks").mkdir()
-    _tiny_notebook(tmp_path / "notebooks" / "01_meo.ipynb", "raise RuntimeError('boom')")
-    _tiny_notebook(tmp_path / "notebooks" / "02_padnet.ipynb",
-                   "import pathlib; pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)")
-    monkeypatch.setenv("REPLIB_ROOT", str(tmp_path))
-    assert runner.main(["--profile", "smoke", "--device", "cpu", "--jobs", "2"]) == 1
-    out = capsys.readouterr().out
-    assert "FAILED: 01_meo" in out and "02_padnet" in out
-    status = json.loads((tmp_path / "reports" / "status.json").read_text())
-    assert status["01_meo"]["status"] == "failed" and status["02_padnet"]["status"] == "ok"
-    assert (tmp_path / "reports" / "smoke" / "figures" / "02_padnet").is_dir()   # smoke never writes figures/
-    assert not (tmp_path / "figures" / "02_padnet").exists()
-    assert (tmp_path / "reports" / "index.html").exists()
