@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import stats
 from ..rl.sac import SACConfig
 from ..rl.train import train_ensemble
 from .paper import STEPS as PAPER_STEPS
@@ -64,19 +65,66 @@ def last_fraction(df: pd.DataFrame, frac: float = 0.2) -> pd.DataFrame:
 
 
 def ci95(x: np.ndarray) -> float:
-    """Half-width of a normal 95% interval of the mean over seeds (0 for one seed)."""
-    x = np.asarray(x, dtype=float)
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
+    """Half-width of the 95% Student-t interval of the mean over seeds (``replib.stats``; 0 for one seed)."""
+    mean, _, hi = stats.t_interval(x)
+    return 0.0 if hi is None else float(hi - mean)
+
+
+def final_rows(curves: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each task's last evaluation."""
+    return curves[curves["step"] == curves.groupby("task")["step"].transform("max")]
+
+
+def q_std_across_seeds(late: pd.DataFrame) -> float:
+    """Std over seeds of the mean Q estimate at each evaluation, median over ``late``'s evaluations."""
+    return float(late.groupby("step")["q_est"].std(ddof=1).median()) if late["seed"].nunique() > 1 else np.nan
+
+
+CURVE_COLUMNS = ["task", "method", "seed", "step", "return", "q_est", "q_bias"]
+"""The columns of ``curves`` that the claims read (results.json keeps only these)."""
+
+
+def seed_td_var(train: pd.DataFrame) -> pd.DataFrame:
+    """Per task, method and seed: median TD-error batch variance over the last 20% of training."""
+    late = last_fraction(train)
+    return (late.groupby(["task", "method", "seed"], sort=False)["td_var"].median().reset_index())
+
+
+def per_seed(curves: pd.DataFrame, td_var: pd.DataFrame | None) -> pd.DataFrame:
+    """Per task, method and seed: final return, mean |Q - MC| over the last 20% of evaluations and the
+    TD-error batch variance of ``seed_td_var`` (the numbers the claims pair by seed)."""
+    keys = ["task", "method", "seed"]
+    final = final_rows(curves).groupby(keys, sort=False)["return"].mean().rename("final_return")
+    late = last_fraction(curves)
+    bias = late.assign(abs_q_bias=late["q_bias"].abs()).groupby(keys, sort=False)["abs_q_bias"].mean()
+    out = pd.concat([final, bias], axis=1).reset_index()
+    if td_var is None:
+        return out.assign(td_var=np.nan)
+    return out.merge(td_var[keys + ["td_var"]], on=keys, how="left")
+
+
+def claim_results(out: dict) -> dict:
+    """The raw results ``claims.make_claims(cfg, **results)`` reads: the tabular trajectories it checks,
+    the evaluation curves over the last 20% of training, the window every deep claim reads (one row per
+    task, method, seed and evaluation; ``CURVE_COLUMNS``; 840 rows at full), and the per-seed TD-error
+    variance (the training log itself is too long to keep at full)."""
+    rnd, ring = out["tabular"]["random"], out["tabular"]["ring"]
+    res = {"tabular": {"random": {k: rnd[k] for k in ("cos", "dist", "norm", "shape")},
+                       "ring": {k: ring[k] for k in ("betas", "dist", "norm", "shape", "lambda2")}}}
+    if "curves" in out:
+        res["curves"] = last_fraction(out["curves"])[CURVE_COLUMNS].reset_index(drop=True)
+        res["td_var"] = seed_td_var(out["train"])
+    return res
 
 
 def summarise(curves: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
     """Per task and method: final return (mean, 95% CI), |Q bias| at the end, Q std across seeds and
     TD-error batch variance (medians over the last 20% of training)."""
-    final = curves[curves["step"] == curves.groupby("task")["step"].transform("max")]
+    final = final_rows(curves)
     rows = []
     for (task, method), g in final.groupby(["task", "method"], sort=False):
         late = last_fraction(curves[(curves["task"] == task) & (curves["method"] == method)])
-        q_std = late.groupby("step")["q_est"].std(ddof=1).median() if g["seed"].nunique() > 1 else np.nan
+        q_std = q_std_across_seeds(late)
         td = last_fraction(train[(train["task"] == task) & (train["method"] == method)])
         rows.append({"task": task, "method": method, "seeds": int(g["seed"].nunique()),
                      "final_return": float(g["return"].mean()), "final_ci95": ci95(g["return"].to_numpy()),
