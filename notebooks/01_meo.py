@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 
 from replib import plotting, report, runtime
 from replib.meo import experiment
-from replib.meo.claims import headline_metrics, make_claims
+from replib.meo.claims import K_PRE, headline_metrics, meo_moe_gap, paired_acc
 from replib.meo.config import get_config
 
 run = runtime.start_run("meo", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -135,8 +135,9 @@ tm.pivot_table(index="mode", columns="k", values="us_per_token").round(2)
 # upcycled top layers and the head are fine-tuned on a subset of the training set: this keeps the whole
 # sweep within minutes, and means that the absolute accuracies are far below the paper's.
 # Vanilla MoE is trained beside MEO at a few k from the first seed: the two compute the same function,
-# so from the same seed they should land on the same accuracy (crosses inside circles) — a direct check
-# that MEO loses nothing. Learning rates: 3e-4 for the encoder, 3e-3 for the new head, because the
+# so from the same seed they should land on the same accuracy (crosses inside circles). That is an
+# identity of the implementation, not evidence for the paper, so it is a unit test
+# (`tests/unit/test_meo.py`) and a printed diagnostic below, not a claim. Learning rates: 3e-4 for the encoder, 3e-3 for the new head, because the
 # budget is 30 steps (the paper fine-tunes at 1e-5 for 10 epochs).
 
 # %%
@@ -161,6 +162,10 @@ for ax, task in zip(list(axes) if len(tasks) > 1 else [axes], tasks):
 (list(axes) if len(tasks) > 1 else [axes])[0].legend()
 fig.suptitle(f"{cfg.encoder} upcycled to {cfg.n_experts} experts, mean ± std over {cfg.seeds} seed(s)")
 report.save_figure(fig, "glue_acc_vs_k", run)
+gap = meo_moe_gap(glue)
+if gap["pairs"]:
+    print(f"MEO vs vanilla MoE from the same seed, {gap['pairs']} (task, k, seed) pair(s): max |acc gap| "
+          f"{gap['acc_points']:.3g} points, max |final loss gap| {gap['loss_last']:.2g}")
 summary.pivot_table(index=["task", "mode"], columns="k", values="mean").mul(100).round(1)
 
 # %% [markdown]
@@ -189,39 +194,87 @@ report.save_figure(fig, "token_level", run)
 # %% [markdown]
 # ## Claims and verdicts
 #
-# Each verdict below is computed from the measured numbers and the criterion of the replication plan
-# (`papers/meo.md`), never typed. `claims.json` and `metrics.json` are written next to the figures.
+# Each verdict below is computed from the measured numbers, never typed; `results.json` (the per-run
+# frames), `claims.json` and `metrics.json` are written next to the figures, and
+# `python -m replib.report --check` rebuilds the claims from `results.json`.
+#
+# The criteria are stronger than the plan's (`papers/meo.md` Sec. 6), which compared means:
+# - **Exact** claims (`flops_*`, `token_level_flops`) are formulas: judged at every profile, not counted
+#   as replications.
+# - **Accuracy** claims use **(task, seed)-paired differences** with a 95% t interval and a sign test
+#   (`replib.stats.paired`): reproduced only when the interval excludes 0 in the paper's direction, not
+#   reproduced when it excludes 0 the other way, inconclusive otherwise. A mean difference of a fraction
+#   of a point over a few seeds is noise, and "best of k in {2, 4, 8} >= k=1" would pass even if k did
+#   nothing (picking the best of three noisy numbers). So `multi_expert_helps` uses the **pre-registered
+#   k = 4** (the official default with 8 experts and the FLOPs headline) against k=1 and against k=n.
+# - The token-level claim is split: its FLOPs ratio is a formula (exact), its accuracy gap is measured.
+#   Before, the always-passing FLOPs check turned a failed accuracy check into "partly".
+# - MEO = MoE at sequence level holds by construction and is a unit test, not a claim.
 
 # %%
-claims = make_claims(cfg, timing=tm, glue=glue, token=tok)
-report.save_claims(run, claims)
-report.save_metrics(run, cfg, headline_metrics(cfg, timing=tm, glue=glue, token=tok),
-                    seeds=list(range(run.seed, run.seed + cfg.seeds)))
+results = {"timing": tm, "glue": glue, "token": tok}       # per-run rows: what make_claims reads
+claims = report.save_claims(run, cfg, **results)
+report.save_metrics(run, cfg, headline_metrics(cfg, **results), seeds=list(range(run.seed, run.seed + cfg.seeds)))
 plt.close("all")
 report.claims_table(claims)
 
 # %% [markdown]
 # ## What we found, and how it differs from the paper
 #
-# The verdicts above are computed; this is how to read them.
+# The verdicts above are computed; the numbers in this section are printed from the same frames.
+
+# %%
+t = tm.pivot(index="k", columns="mode", values="us_per_token")
+k_hi = 8 if 8 in t.index else int(t.index.max())
+r_meo, r_moe = (float(t.loc[k_hi, m] / t.loc[1, m]) for m in ("meo", "moe"))
+shape = ("flat within timing noise" if r_meo <= 1.1 else "nearly flat: the merge reads k d x f matrices per sequence"
+         if r_meo <= 1.3 else "not flat: the merge's memory traffic (k d x f matrices read per sequence) dominates")
+print(f"- Time. On {run.device}, from k=1 to k={k_hi} vanilla MoE's time per token grows {r_moe:.2f}x "
+      f"(its FLOPs grow {k_hi}x in the FFN); MEO's changes {r_meo:.2f}x, {shape}.")
+
+
+def seq(mode, k):
+    return glue[(glue["mode"] == mode) & (glue.level == "sequence") & (glue.k == k)][["task", "seed", "acc"]]
+
+
+for label, a, b in ((f"MEO k={K_PRE} - k=1", seq("meo", K_PRE), seq("meo", 1)),
+                    (f"MEO k={K_PRE} - k={cfg.n_experts}", seq("meo", K_PRE), seq("meo", cfg.n_experts)),
+                    (f"MEO k={K_PRE} - dense", seq("meo", K_PRE), seq("dense", 0)),
+                    (f"token level, MEO+TokenAtt - token MoE (k={cfg.token_k})",
+                     tok[tok["mode"] == "meo"][["task", "seed", "acc"]],
+                     tok[tok["mode"] == "moe"][["task", "seed", "acc"]])):
+    p = paired_acc(a, b)
+    if p is None:
+        print(f"- {label}: not measured at this profile")
+        continue
+    word = ("is above 0" if p.lo is not None and p.lo > 0 else "is below 0" if p.hi is not None and p.hi < 0 else
+            "contains 0 (inconclusive: more seeds or tasks, i.e. `full`, are needed to decide)")
+    print(f"- {label}: {p.describe('points')}; the interval {word}.")
+if gap["pairs"]:
+    print(f"- MEO = MoE: trained from the same seed, the two differ by at most {gap['acc_points']:.3g} accuracy "
+          f"points over {gap['pairs']} pair(s), as the identity says.")
+
+# %% [markdown]
+# How to read them:
 #
 # - **FLOPs.** The analytic count reproduces the headline within 1% (table under F1); MEO's remaining
 #   growth in k is the merge, $4kLdf$ FLOPs, small next to one expert's $4nLdf$ per sequence.
 # - **Time.** Vanilla MoE's time grows with k as its FLOPs do. MEO's merge is cheap in FLOPs but
-#   memory-bound: each sequence reads the k selected $d \times f$ matrices and writes a merged one. On a
-#   CPU at a few sequences per batch that traffic is visible, so MEO's time is not perfectly flat in k;
-#   the claims table gives the measured ratio, and `benchmarks/bench_meo.py` the full table.
+#   memory-bound: each sequence reads the k selected $d \times f$ matrices and writes a merged one; the
+#   printed ratio above says how much of that shows on this device and batch size.
+#   `benchmarks/bench_meo.py` gives the full table.
 # - **Training cost.** The same memory traffic makes MEO training expensive at short sequences: the
 #   merged weight and its gradient are $B \times d \times f$ tensors. Our hand-written backward
 #   (`replib.meo.layers._MergedLinear`) writes each once; `benchmarks/bench_meo.py` compares it with
 #   autograd through the literal formula.
-# - **Accuracy.** At sequence level MEO *is* vanilla MoE: trained from the same seed the two reach the
-#   same accuracy (claim `meo_matches_moe`). Whether k>1 beats k=1 is then a property of MoE fine-tuning,
-#   which a CPU budget of 320 examples and one upcycled layer resolves only weakly: read the error bars,
-#   and run `full` for the paper's scale.
+# - **Accuracy.** At sequence level MEO *is* vanilla MoE (the printed gap above), so whether k>1 beats
+#   k=1 is a property of MoE fine-tuning. A CPU budget of 320 examples, one upcycled layer and a few
+#   seeds resolves effects of a point or two only when the paired interval says so; where it is
+#   inconclusive, `full` (BERT-base, all training data) is needed to decide.
 # - **Upcycling drops biases.** The official BERT path builds bias-free experts, so upcycling removes
 #   the pretrained FFN biases; with a short budget this can leave the MoE/MEO models behind the dense
-#   one. `overrides={"drop_ffn_bias": False}` keeps them (then the step-0 model equals the dense one).
+#   one (the printed MEO - dense difference). `overrides={"drop_ffn_bias": False}` keeps them (then the
+#   step-0 model equals the dense one).
 # - **Token level.** The paper's "token-level MEO" routes per *sequence* and adds a per-token residual
 #   bottleneck (as the official code does); it is not a per-token merge. Our comparison follows the code.
 # - **Deviations.** all-MiniLM-L6-v2 with five frozen layers at `quick` instead of BERT-base; mean

@@ -62,7 +62,10 @@ def paired(a, b=None, *, method: str = "t", level: float = LEVEL, n_boot: int = 
     - method="t": mean +- t_{(1+level)/2, n-1} * sd / sqrt(n), for seeds (few pairs, roughly normal);
     - method="bootstrap": percentile interval of the mean over `n_boot` resamples of the pairs, for
       many evaluation examples (skewed or binary differences).
-    NaN pairs are dropped. Fewer than two pairs give no interval (None ends, which never clear zero).
+    NaN pairs are dropped. Fewer than two pairs give no interval (None ends, which never clear zero),
+    and so do differences with zero spread: a sample whose differences are all equal (ties of a
+    discrete metric such as accuracy on a fixed test set) cannot estimate the noise, and a t interval
+    of width zero would decide on two pairs.
     """
     from scipy.stats import t as student_t
 
@@ -79,7 +82,9 @@ def paired(a, b=None, *, method: str = "t", level: float = LEVEL, n_boot: int = 
     wins, losses, ties, p = sign_test(d)
     mean = float(d.mean()) if n else math.nan
     lo = hi = None
-    if n >= 2 and method == "t":
+    if n >= 2 and np.ptp(d) == 0:
+        method += ", zero spread: no interval"
+    elif n >= 2 and method == "t":
         half = float(student_t.ppf((1 + level) / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
         lo, hi = mean - half, mean + half
     elif n >= 2:

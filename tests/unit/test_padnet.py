@@ -151,6 +151,12 @@ def test_mode_partition_density_and_param_count(scorer):
     real = sum(int((m.weight * m.mask).ne(0).sum()) + int((m.static_weight * (1 - m.mask)).ne(0).sum())
                for m in layers)
     assert real == pytest.approx(param_count(n, 4, dyn / n))
+    from replib.padnet.conv import counted_parameters
+    assert counted_parameters(net) == real                     # what the experiment stores as counted_params
+    static = ResNet(in_ch=1, width=8, kind="static")
+    w = sum(p.numel() for name, p in static.named_parameters() if name.startswith("layers") and p.dim() == 4)
+    assert w == n and abs(counted_parameters(net) - param_count(w, 4, 0.3)) <= 3   # one entry of rounding
+    assert counted_parameters(ResNet(in_ch=1, width=8, kind="dynamic")) == 4 * w
 
 
 def test_param_count_examples():

@@ -21,6 +21,9 @@ def test_paired_t_interval_matches_the_textbook_formula():
 def test_paired_one_pair_has_no_interval_and_nan_pairs_drop():
     r = stats.paired([1.0], [0.0])
     assert r.lo is None and r.hi is None and r.check("gap").outcome() == "inconclusive"
+    tied = stats.paired([81.4, 80.9], [80.0, 79.5])  # equal differences: the spread is not estimable
+    assert tied.mean == pytest.approx(1.4) and tied.lo is None and tied.check("gap").outcome() == "inconclusive"
+    assert "zero spread" in tied.describe() and stats.paired([1.0] * 50, method="bootstrap").lo is None
     r = stats.paired([1.0, np.nan, 2.0], [0.0, 1.0, 0.5])
     assert r.n == 2 and r.mean == pytest.approx(1.25)
     with pytest.raises(ValueError, match="equal lengths"):

@@ -129,6 +129,16 @@ def kernel_stats(model: nn.Module) -> dict:
             "intrinsic_params": float(sum(m.intrinsic_parameters() for m in layers)), "kernel_numel": n}
 
 
+def counted_parameters(model: nn.Module) -> int:
+    """Kernel entries the PAD view uses, counted from the tensors themselves (not ``intrinsic_parameters``):
+    the K (or n) kernel entries at every dynamic mask position plus the static entry at every static one."""
+    total = 0
+    for m in pad_layers(model):
+        dyn = m.mask.bool()
+        total += m.weight[:, dyn].numel() + m.static_weight[~dyn].numel()
+    return int(total)
+
+
 def set_temperature(model: nn.Module, tau: float) -> None:
     for m in pad_layers(model):
         if isinstance(m, PADConv2d):

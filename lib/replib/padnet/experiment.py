@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import assets
 from ..runtime import seed_everything
-from .conv import ResNet, kernel_stats, pad_layers, set_temperature, temperature
+from .conv import ResNet, counted_parameters, kernel_stats, pad_layers, set_temperature, temperature
 from .partition import mode_partition
 
 
@@ -125,9 +125,11 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> dict:
                     lambda_mode=r.get("lambda_mode"))
         out = train(net, d, cfg, s, device)
         stats = kernel_stats(net)
+        stats["counted_params"] = counted_parameters(net)   # from the tensors, independent of the formula
         if not stats["kernel_numel"]:           # static network: its residual-layer kernels, one copy each
             stats["intrinsic_params"] = float(sum(p.numel() for name, p in net.named_parameters()
                                                   if name.startswith("layers") and p.dim() == 4))
+            stats["counted_params"] = int(stats["intrinsic_params"])
         rows.append({**{k: r.get(k) for k in ("dataset", "group", "kind", "kappa")}, "seed": s, "acc": out["acc"],
                      "train_s": out["train_s"], **stats})
         if r["group"] == "sweep" and r["kind"] == "pad" and len(out["lambdas"]):

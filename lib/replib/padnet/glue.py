@@ -30,7 +30,7 @@ from ..nn.glue import (
     split_encoder,
 )
 from ..runtime import seed_everything
-from .conv import kernel_stats, pad_layers
+from .conv import counted_parameters, kernel_stats, pad_layers
 from .moe import PadMoELinear
 from .partition import mode_partition
 
@@ -68,6 +68,8 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     encoder, tok = load_encoder(cfg.glue_encoder)
     bottom, top = split_encoder(encoder, len(encoder.encoder.layer) - cfg.glue_layers)
     data = prepare_task(cfg.glue_task, tok, bottom, _GlueView(cfg), device)
+    # |W|: the pretrained FFN matrices that get upcycled, counted before any MoE exists
+    ffn_numel = sum(b.intermediate.dense.weight.numel() + b.output.dense.weight.numel() for b in top.encoder.layer)
     rows = []
     jobs = [(s, a) for s in range(seed, seed + cfg.seeds) for a in ARMS]
     for s, arm in tqdm(jobs, desc=f"PAD MoE on {cfg.glue_task}", disable=not progress):
@@ -78,7 +80,8 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> pd.DataFrame:
                        aux_loss=(lambda layers=layers: sum(m.aux_loss for m in layers)) if layers else None)
         stats = kernel_stats(model)
         rows.append({"task": cfg.glue_task, "arm": arm, "seed": s, "acc": out["acc"], "train_s": time.perf_counter() - t,
-                     "dynamic_share": stats["dynamic_share"], "intrinsic_params": stats["intrinsic_params"]})
+                     "dynamic_share": stats["dynamic_share"], "intrinsic_params": stats["intrinsic_params"],
+                     "ffn_numel": ffn_numel, "counted_params": counted_parameters(model)})
     return pd.DataFrame(rows)
 
 
