@@ -191,8 +191,8 @@ pr
 
 # %%
 subsets = ex.training_subsets(scores, cfg.n_train, seed=run.seed)
-students = ex.student_runs(cfg, lambda: load_lm(cfg.model, device=run.device, profile=profile),
-                           pool, heldout, subsets, seed=run.seed, device=run.device)
+students, heldout_examples = ex.student_runs(cfg, lambda: load_lm(cfg.model, device=run.device, profile=profile),
+                                             pool, heldout, subsets, seed=run.seed, device=run.device, per_example=True)
 fig, ax = plotting.new_figure(width=5.8, height=3.8)
 arms = ["untuned", *subsets]
 means = [students.loc[students.arm == a, "heldout_loss"].mean() for a in arms]
@@ -235,17 +235,41 @@ judge.round(3)
 # %% [markdown]
 # ## Claims and what we found
 #
-# Verdicts are computed from the numbers above against the spec's criteria. Read the notes: the scorer
-# and students are 135M-parameter models on a few hundred samples, so agreement in *direction* is what
-# this profile can test.
+# Verdicts are computed by `replib.ifd.claims.make_claims` from the raw results saved in
+# `results.json` (re-checked by `python -m replib.report --check`). Each criterion asks whether the
+# number would come out the same if the method did nothing:
+#
+# - **What IFD selects.** A random subset of the pool also differs from the pool's mean by chance, so
+#   our top-IFD picks are compared with random picks of the *same size from the same pool*: the count
+#   of non-empty inputs against its hypergeometric 95 % range (fewer than the range's low end to pass),
+#   and the answer length against the spec's 2× threshold, with the range that random subsets reach
+#   (a permutation band) stated in the note. Release membership is judged the same way: more release
+#   members among our picks than the top of the hypergeometric range.
+# - **Pre-experience.** The same samples are scored before and after, so each sample is a pair: the
+#   change of the indicator IFD > 1, with a bootstrap interval over the samples and McNemar's exact
+#   sign test (samples that left IFD > 1 vs samples that entered it).
+# - **Students.** One training seed at `quick` gives one number per arm, which no interval can be built
+#   on. All arms are evaluated on the *same* held-out examples, so the arms are compared example by
+#   example (bootstrap over the held-out set). That interval covers which held-out examples were drawn,
+#   **not** training-seed noise; with two or more seeds (`full`) the t interval over seed-paired
+#   differences is used instead.
+# - **Exact claims** (the release's composition, the re-derived review tally) need no model and are
+#   judged at every profile, smoke included; they are not counted as replications.
+#
+# The scorer and students are 135M-parameter models on a few hundred samples: read the notes.
 
 # %%
-claims = make_claims(cfg, comp_selected=comp[f"our top {cfg.rate:.0%}"], comp_pool=comp["pool"],
-                     comp_release=comp["official release"], comp_random9k=comp["random 9k"],
-                     share_base=share_base, share_pre=share_pre, pr=pr, students=students, judge=judge)
+results = dict(comp_release=comp["official release"], comp_random9k=comp["random 9k"], judge=judge,
+               pool=ex.pool_frame(pool, in_release), selected=np.asarray(selected, dtype=np.int64),
+               base_ifd=ex.ifd_before_after(base, pre_on_base), students=students,
+               heldout_examples=heldout_examples if cfg.sft_seeds < 2 else None)
+claims = report.save_claims(run, cfg, **results)
 metrics = headline_metrics(comp_selected=comp[f"our top {cfg.rate:.0%}"], comp_pool=comp["pool"],
                            share_base=share_base, share_pre=share_pre, pr=pr, students=students, judge=judge)
 metrics["scoring_seconds"] = {"pre_experienced": scores.attrs["seconds"], "base": base.attrs["seconds"]}
 report.save_metrics(run, cfg, metrics, seeds=list(range(run.seed, run.seed + cfg.sft_seeds)))
-report.save_claims(run, claims)
 report.claims_table(claims)
+
+# %%
+for c in claims:   # the numbers behind each verdict
+    print(f"{c.id} [{c.kind}] {c.verdict}: {c.note}\n")

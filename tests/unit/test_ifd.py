@@ -1,11 +1,11 @@
-"""IFD notebook library: config, pre-experience features, release precision/recall, subsets, claims."""
+"""IFD notebook library: config, pre-experience features, release precision/recall, subsets (claims:
+test_ifd_claims.py)."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from replib.ifd import experiment as ex
-from replib.ifd.claims import make_claims
 from replib.ifd.config import get_config
 from replib.lm.models import load_lm
 from replib.lm.prompts import format_prompt
@@ -82,27 +82,13 @@ def test_training_subsets_are_disjoint_extremes():
     assert set(subs["top IFD"]) == set(np.flatnonzero(t.ifd_loss <= 1)[-5:])
 
 
-def _claims(students, share_pre=0.1):
-    comp = {"n": 30, "output_chars": 700.0, "input_share": 0.2}
-    pool = {"n": 500, "output_chars": 280.0, "input_share": 0.4}
-    judge = pd.DataFrame({"set": ["overall"], "W": [507], "T": [225], "L": [298], "N": [1030],
-                          "winning_score": [1.2029]})
-    pr = {"precision": 0.3, "recall": 0.3, "random_precision_band": (0.0, 0.2), "hits": 9, "k": 30,
-          "positives": 30, "random_precision": 0.06, "p_value": 1e-4}
-    return {c.id: c.verdict for c in make_claims(get_config("quick"), comp_selected=comp, comp_pool=pool,
-                                                  comp_release={"output_chars": 719, "input_share": 0.186},
-                                                  comp_random9k={"output_chars": 273, "input_share": 0.397},
-                                                  share_base=0.3, share_pre=share_pre, pr=pr,
-                                                  students=students, judge=judge)}
-
-
-def test_claim_verdicts_follow_the_numbers():
-    good = pd.DataFrame({"arm": ["top IFD", "random", "low IFD"], "heldout_loss": [1.0, 1.1, 1.2]})
-    bad = pd.DataFrame({"arm": ["top IFD", "random", "low IFD"], "heldout_loss": [1.3, 1.1, 1.0]})
-    v = _claims(good)
-    assert v["ifd_beats_random"] == "reproduced" and v["judge_rederived"] == "reproduced"
-    assert v["ifd_prefers_long_answers"] == "reproduced" and v["pre_experience_aligns"] == "reproduced"
-    assert v["matches_official_selection"] == "reproduced"
-    assert _claims(bad)["ifd_beats_random"] == "not reproduced"
-    assert _claims(good, share_pre=0.5)["pre_experience_aligns"] == "not reproduced"
-    assert _claims(None)["ifd_beats_random"] == "not tested at this profile"
+def test_pool_frame_and_ifd_before_after():
+    samples = [{"instruction": "a", "input": "", "output": "xyz"}, {"instruction": "b", "input": "q", "output": "hi"}]
+    f = ex.pool_frame(samples, [True, False])
+    assert f["output_chars"].tolist() == [3, 2] and f["has_input"].tolist() == [False, True]
+    assert f["in_release"].tolist() == [True, False] and f["has_input"].dtype == bool
+    base = pd.DataFrame({"ifd_loss": [1.2, 0.8, 0.5], "skip": ["", "", "prompt too long"]}, index=[5, 6, 7])
+    pre = pd.DataFrame({"ifd_loss": [0.9, 1.1, 0.4], "skip": ["", "", "prompt too long"]})
+    ba = ex.ifd_before_after(base, pre)
+    assert ba["before"].tolist()[:2] == [1.2, 0.8] and ba["after"].tolist()[:2] == [0.9, 1.1]
+    assert ba.iloc[2].isna().all()

@@ -7,7 +7,7 @@ from replib.lm.cache import cached_score_ifd, sample_key
 from replib.lm.data import instruction_pool
 from replib.lm.models import load_lm
 from replib.lm.prompts import format_prompt
-from replib.lm.sft import answer_loss, finetune, sft_sequences
+from replib.lm.sft import answer_loss, compare_students, finetune, paired_students, sft_sequences
 
 SAMPLES = [
     {"instruction": "Name a colour.", "input": "", "output": "Blue."},
@@ -102,3 +102,44 @@ def test_finetune_rejects_bad_settings(tiny):
         finetune(tiny[0], tiny[1], SAMPLES, epochs=0)
     with pytest.raises(ValueError, match="target token"):
         finetune(tiny[0], tiny[1], SAMPLES, max_length=4)
+
+
+def test_answer_loss_per_sample_sums(tiny):
+    model, tok = tiny
+    res = answer_loss(model, tok, SAMPLES)
+    assert res["per_sample_nll"].sum() / res["per_sample_tokens"].sum() == pytest.approx(res["mean"], rel=1e-12)
+    np.testing.assert_allclose(res["per_sample_nll"] / res["per_sample_tokens"], res["per_sample"])
+    assert int(res["per_sample_tokens"].sum()) == res["tokens"]
+
+
+def test_compare_students_per_example_rows(tiny):
+    import copy
+
+    loader = lambda: (copy.deepcopy(tiny[0]), tiny[1])  # noqa: E731
+    kw = dict(epochs=1, lr=1e-3, batch_size=2, max_length=64)
+    plain = compare_students(loader, SAMPLES, SAMPLES[:3], lambda s: {"a": [0, 1], "b": [2, 3]}, [0], **kw)
+    frame, ex = compare_students(loader, SAMPLES, SAMPLES[:3], lambda s: {"a": [0, 1], "b": [2, 3]}, [0],
+                                 per_example=True, **kw)
+    assert frame["heldout_loss"].tolist() == plain["heldout_loss"].tolist()
+    assert list(ex.columns) == ["arm", "seed", "example", "nll", "tokens"] and len(ex) == 3 * 3
+    for arm, g in ex.groupby("arm"):                  # the frame's loss is the token-weighted mean
+        assert g["nll"].sum() / g["tokens"].sum() == pytest.approx(
+            frame.loc[frame.arm == arm, "heldout_loss"].item(), rel=1e-12)
+    assert ex.groupby("example")["tokens"].nunique().eq(1).all()  # same held-out tokens for every arm
+
+
+def test_paired_students_chooses_its_interval():
+    import pandas as pd
+
+    runs = pd.DataFrame({"arm": ["a", "b"], "seed": [0, 0], "heldout_loss": [2.0, 1.5]})
+    ex = pd.DataFrame({"arm": ["a"] * 3 + ["b"] * 3, "seed": 0, "example": [0, 1, 2] * 2,
+                       "nll": [20.0, 40.0, 60.0, 15.0, 30.0, 45.0], "tokens": [10, 20, 30] * 2})
+    p = paired_students(runs, ex, "a", "b")
+    assert p.method == "bootstrap" and p.n == 3 and p.mean == pytest.approx(0.5) and p.lo is not None
+    assert paired_students(runs, None, "a", "b").lo is None                 # one seed, no rows: no interval
+    bad = ex.assign(tokens=[10, 20, 30, 11, 20, 30])                       # different held-out tokens: not paired
+    assert paired_students(runs, bad, "a", "b").n == 1
+    assert paired_students(runs, ex, "a", "c") is None
+    seeds = pd.DataFrame({"arm": ["a", "b"] * 3, "seed": [0, 0, 1, 1, 2, 2], "heldout_loss": [2, 1.5, 2.1, 1.5, 2, 1.6]})
+    p = paired_students(seeds, ex, "a", "b")
+    assert p.method == "t" and p.n == 3 and p.mean == pytest.approx(0.5)

@@ -1,21 +1,13 @@
 """Superfiltering notebook library: config validation, rank/overlap helpers, D-variant and student plumbing
-(with stand-ins for the models), claims verdicts from constructed results. No model is loaded here."""
-import json
+(with stand-ins for the models), (claims: test_superfiltering_claims.py). No model is loaded here."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from replib import report
 from replib.lm import sft
 from replib.superfiltering import experiment as ex
-from replib.superfiltering.claims import (
-    findings,
-    headline_metrics,
-    make_claims,
-    time_ratios,
-)
 from replib.superfiltering.config import PROFILES, get_config
 from replib.superfiltering.select import select_top_ifd
 
@@ -221,70 +213,3 @@ def test_student_runs_plumbing(monkeypatch):
     loader = ex.copying_loader(torch.nn.Linear(2, 2), "tok")
     (a, _), (b, _) = loader(), loader()
     assert a is not b and torch.equal(a.weight, b.weight)
-
-
-# ----------------------------------------------------------------------------- claims
-def _inputs(good: bool):
-    rates = [0.05, 0.10, 0.15]
-    ov = pd.DataFrame({"rate": rates, "k": [5, 10, 15], "shared": [2, 4, 7],
-                       "overlap": [0.3, 0.4, 0.5] if good else [0.3, 0.2, 0.1], "random": rates})
-    timing = pd.DataFrame({"scorer": ["weak", "strong"], "batched_s": [1.0, 10.0 if good else 2.0],
-                           "per_sample_s": [2.0, 30.0], "pool_seconds": [np.nan, 5.0], "gflops_per_sample": [1.0, 12.0 if good else 2.0]})
-    cover = pd.DataFrame({"subset": ["facility location", "top IFD", "random", "random"],
-                          "objective": [99.5, 99.0 if good else 99.9, 99.1, 99.2],
-                          "clusters": [8, 5 if good else 9, 6, 7], "mean_nn_dist": [0.5, 0.7, 0.6, 0.6]})
-    students = pd.DataFrame({"arm": ["untuned", "weak IFD", "random"], "seed": [0, 0, 0], "n_train": [0, 30, 30],
-                             "heldout_loss": [3.0, 2.0 if good else 2.4, 2.2], "seconds": [0.0, 1.0, 1.0]})
-    ranks = {"n": 100, "n_valid": 98, "rho_ifd": 0.7 if good else 0.3, "rho_ppl": 0.8, "rho_ifd_loss": 0.7,
-             "below_1_weak": 0.9, "below_1_strong": 0.8}
-    return {"ranks": ranks, "overlaps": ov, "timing": timing, "coverage": cover, "students": students}
-
-
-def _verdicts(claims):
-    return {c.id: c.verdict for c in claims}
-
-
-def test_claims_pass_on_a_constructed_good_result():
-    v = _verdicts(make_claims(get_config("quick"), **_inputs(True)))
-    assert v == {"rank_consistency": "reproduced", "overlap_grows_with_budget": "reproduced",
-                 "weak_ifd_beats_random": "reproduced", "perplexity_below_random": "not tested at this profile",
-                 "weak_filter_cheaper": "reproduced", "diversity_coverage": "reproduced"}
-
-
-def test_claims_fail_on_a_constructed_bad_result():
-    v = _verdicts(make_claims(get_config("quick"), **_inputs(False)))
-    assert v["rank_consistency"] == "not reproduced"
-    assert v["overlap_grows_with_budget"] == "not reproduced"
-    assert v["weak_ifd_beats_random"] == "not reproduced"
-    assert v["weak_filter_cheaper"] == "not reproduced"
-    assert v["diversity_coverage"] == "not reproduced"
-
-
-def test_claims_partly_and_untested():
-    inp = _inputs(True)
-    inp["ranks"] = {**inp["ranks"], "rho_ifd": 0.4}
-    assert _verdicts(make_claims(get_config("quick"), **inp))["rank_consistency"] == "partly"
-    v = _verdicts(make_claims(get_config("quick")))
-    assert set(v.values()) == {"not tested at this profile"}
-    cfg = get_config("quick", arms=("weak IFD", "random", "perplexity"))
-    inp = _inputs(True)
-    inp["students"] = pd.concat([inp["students"], pd.DataFrame(
-        {"arm": ["perplexity"], "seed": [0], "n_train": [30], "heldout_loss": [2.5], "seconds": [1.0]})])
-    assert _verdicts(make_claims(cfg, **inp))["perplexity_below_random"] == "reproduced"
-
-
-def test_time_ratios_and_metrics_are_json_clean():
-    inp = _inputs(True)
-    r = time_ratios(inp["timing"])
-    assert r == {"time": 10.0, "flops": 12.0, "per_sample_weak": 2.0, "per_sample_strong": 3.0}
-    dvar = {"coverage": inp["coverage"], "ifd_num": 20, "fla_num": 2, "n_clusters": 2, "candidates": np.arange(20),
-            "embed_s": 1.0, "fl_s": 0.1}
-    m = headline_metrics(get_config("quick"), ranks=inp["ranks"], overlaps=inp["overlaps"], timing=inp["timing"],
-                         dvar=dvar, students=inp["students"])
-    nonfinite = []
-    json.dumps(report.to_jsonable(m, nonfinite))
-    assert not nonfinite
-    assert m["timing"]["weak"]["pool_seconds"] is None and m["timing"]["strong"]["pool_seconds"] == 5.0
-    assert m["overlap"]["0.1"]["overlap"] == 0.4 and m["students"]["mean_loss"]["weak IFD"] == 2.0
-    text = findings(m)
-    assert "0.700" in text and "10.00x" in text and "weak IFD 2.0000" in text

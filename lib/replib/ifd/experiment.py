@@ -44,6 +44,13 @@ def composition(samples, idx=None) -> dict:
             "input_share": float(np.mean([bool(s.get("input")) for s in rows]))}
 
 
+def pool_frame(samples, in_release) -> pd.DataFrame:
+    """Per pool sample: answer length (characters), non-empty input, member of the official release."""
+    return pd.DataFrame({"output_chars": np.array([len(s["output"]) for s in samples], dtype=np.int64),
+                         "has_input": np.array([bool(s.get("input")) for s in samples], dtype=bool),
+                         "in_release": np.asarray(in_release, dtype=bool)})
+
+
 # ----------------------------------------------------------------------------- pre-experience
 def prompt_features(model, tokenizer, samples, *, template: str = "alpaca", max_length: int = 512,
                     progress=True):
@@ -93,6 +100,14 @@ def share_above_one(table: pd.DataFrame) -> float:
     return float((table.loc[ok, "ifd_loss"] > 1).mean()) if ok.any() else float("nan")
 
 
+def ifd_before_after(base: pd.DataFrame, pre: pd.DataFrame) -> pd.DataFrame:
+    """IFD of the same samples under the base ('before') and pre-experienced ('after') scorer, NaN where
+    that scorer skips the sample (the rows `share_above_one` leaves out)."""
+    def valid(t):
+        return t["ifd_loss"].where(t["skip"] == "").to_numpy(dtype=float)
+    return pd.DataFrame({"before": valid(base.reset_index(drop=True)), "after": valid(pre.reset_index(drop=True))})
+
+
 # ----------------------------------------------------------------------------- against the release
 def precision_recall(selected, positives: np.ndarray) -> dict:
     """Precision/recall of `selected` positions against boolean `positives`, beside random picks of the
@@ -130,8 +145,9 @@ def training_subsets(table: pd.DataFrame, n_train: int, seed: int = 0) -> dict[s
             "low IFD": order[:n_train]}
 
 
-def student_runs(cfg, loader, pool, heldout, subsets: dict, *, seed: int = 0, device=None) -> pd.DataFrame:
-    """Held-out answer loss of a fresh base model tuned on each (fixed) subset, for each seed; plus 'untuned'."""
+def student_runs(cfg, loader, pool, heldout, subsets: dict, *, seed: int = 0, device=None, per_example: bool = False):
+    """Held-out answer loss of a fresh base model tuned on each (fixed) subset, for each seed; plus 'untuned'.
+    With ``per_example`` also the per-held-out-example rows (see `compare_students`)."""
     return compare_students(loader, pool, heldout, lambda s: subsets, range(seed, seed + cfg.sft_seeds),
-                            device=device, template=cfg.template, epochs=cfg.sft_epochs, lr=cfg.sft_lr,
-                            batch_size=cfg.sft_batch, max_length=cfg.sft_max_length)
+                            device=device, per_example=per_example, template=cfg.template, epochs=cfg.sft_epochs,
+                            lr=cfg.sft_lr, batch_size=cfg.sft_batch, max_length=cfg.sft_max_length)

@@ -89,18 +89,21 @@ def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int
 def answer_loss(model, tokenizer, samples, *, template: str = "alpaca", max_length: int = 512,
                 device=None, progress: bool | str = False) -> dict:
     """Held-out NLL of the reference answers (+ EOS) given the prompts: per-sample means and the
-    token-weighted mean over the set (``mean``), in nats per token."""
+    token-weighted mean over the set (``mean``), in nats per token; ``per_sample_nll`` /
+    ``per_sample_tokens`` are each sample's summed NLL and scored-token count (``mean`` = their ratio
+    of sums), for example-paired comparisons of models on the same held-out set."""
     ids, starts = sft_sequences(tokenizer, samples, template=template, max_length=max_length)
     out = token_nll(model, ids, starts, device=device, progress=progress)
     return {"per_sample": out.mean, "mean": float(out.total.sum() / max(1, out.count.sum())),
-            "tokens": int(out.count.sum())}
+            "tokens": int(out.count.sum()), "per_sample_nll": out.total, "per_sample_tokens": out.count}
 
 
 def train_and_eval(loader, train, heldout, *, seed: int = 0, device=None, eval_kwargs: dict | None = None,
                    **train_kwargs) -> dict:
     """Fresh model from `loader()` -> fine-tuned on `train` -> held-out answer loss on `heldout`.
 
-    Returns ``{"heldout_loss", "train_losses", "seconds"}``; the model is discarded afterwards.
+    Returns ``{"heldout_loss", "train_losses", "seconds", "heldout"}`` (``heldout``: the full
+    :func:`answer_loss` result, per-sample sums included); the model is discarded afterwards.
     """
     import time
 
@@ -115,27 +118,39 @@ def train_and_eval(loader, train, heldout, *, seed: int = 0, device=None, eval_k
     kw = {"template": train_kwargs.get("template", "alpaca"), "max_length": train_kwargs.get("max_length", 512),
           **(eval_kwargs or {})}
     res = answer_loss(model, tok, heldout, device=device, **kw)
-    return {"heldout_loss": res["mean"], "train_losses": losses, "seconds": time.perf_counter() - t}
+    return {"heldout_loss": res["mean"], "train_losses": losses, "seconds": time.perf_counter() - t, "heldout": res}
+
+
+def _example_rows(arm: str, seed: int, res: dict) -> list[dict]:
+    """Per-example rows of one held-out evaluation (empty if `res` has no per-sample sums)."""
+    if "per_sample_nll" not in res:
+        return []
+    return [{"arm": arm, "seed": seed, "example": i, "nll": float(t), "tokens": int(c)}
+            for i, (t, c) in enumerate(zip(res["per_sample_nll"], res["per_sample_tokens"]))]
 
 
 def compare_students(loader, pool, heldout, subsets_for_seed, seeds, *, eval_untuned: bool = True, device=None,
-                     **train_kwargs):
+                     per_example: bool = False, **train_kwargs):
     """Held-out answer loss of a fresh student tuned on each subset of the pool, for every seed.
 
     ``subsets_for_seed(seed) -> {arm: positions in pool}`` (fixed subsets or redrawn per seed);
     ``train_kwargs`` go to :func:`finetune` (template, epochs, lr, batch_size, max_length). With
     ``eval_untuned`` a first row 'untuned' holds the loss of the student before any tuning.
     Returns a DataFrame: arm, seed, n_train, heldout_loss, seconds, final_train_loss (mean of the last 3 steps).
+    With ``per_example`` it returns ``(that frame, examples)``, ``examples`` one row per (arm, seed,
+    held-out example): summed answer NLL ``nll`` and scored ``tokens`` (the same evaluation, no extra
+    cost), so that arms can be compared example-paired on the shared held-out set.
     """
     import pandas as pd
 
     seeds = list(seeds)
-    rows = []
+    rows, examples = [], []
     if eval_untuned:
         model, tok = loader()
         res = answer_loss(model, tok, heldout, template=train_kwargs.get("template", "alpaca"),
                           max_length=train_kwargs.get("max_length", 512), device=device)
         rows.append({"arm": "untuned", "seed": seeds[0], "n_train": 0, "heldout_loss": res["mean"], "seconds": 0.0})
+        examples += _example_rows("untuned", seeds[0], res)
         del model
     for s in seeds:
         for arm, idx in subsets_for_seed(s).items():
@@ -143,4 +158,38 @@ def compare_students(loader, pool, heldout, subsets_for_seed, seeds, *, eval_unt
                                  progress=f"student {arm} seed {s}", **train_kwargs)
             rows.append({"arm": arm, "seed": s, "n_train": len(idx), "heldout_loss": res["heldout_loss"],
                          "seconds": res["seconds"], "final_train_loss": float(np.mean(res["train_losses"][-3:]))})
-    return pd.DataFrame(rows)
+            examples += _example_rows(arm, s, res.get("heldout", {}))
+    frame = pd.DataFrame(rows)
+    if not per_example:
+        return frame
+    return frame, pd.DataFrame(examples, columns=["arm", "seed", "example", "nll", "tokens"])
+
+
+def paired_students(students, examples, a: str, b: str):
+    """Held-out loss of arm `a` minus arm `b` with its 95% interval (`replib.stats.Paired`), or None if
+    either arm is missing.
+
+    With >= 2 seeds shared by both arms: Student t over the seed-paired differences (training noise
+    included). With one seed and the per-example rows of ``compare_students(..., per_example=True)``:
+    a percentile bootstrap over the shared held-out examples, each example's difference of summed NLL
+    divided by the mean token count, so the mean equals the difference of the token-weighted losses;
+    that interval covers the choice of evaluation examples only, not training-seed noise. Otherwise the
+    single pair, which has no interval.
+    """
+    from .. import stats
+
+    if students is None or students.empty or not {a, b} <= set(students["arm"]):
+        return None
+    la = students[students["arm"] == a].set_index("seed")["heldout_loss"]
+    lb = students[students["arm"] == b].set_index("seed")["heldout_loss"]
+    seeds = sorted(set(la.index) & set(lb.index))
+    if len(seeds) != 1 or examples is None or examples.empty:
+        return stats.paired(la[seeds].to_numpy(), lb[seeds].to_numpy(), method="t")
+    ea = examples[(examples["arm"] == a) & (examples["seed"] == seeds[0])].set_index("example")
+    eb = examples[(examples["arm"] == b) & (examples["seed"] == seeds[0])].set_index("example")
+    common = ea.index.intersection(eb.index)
+    if len(common) < 2 or not np.array_equal(ea.loc[common, "tokens"], eb.loc[common, "tokens"]):
+        return stats.paired(la[seeds].to_numpy(), lb[seeds].to_numpy(), method="t")
+    scale = len(common) / max(1, int(ea.loc[common, "tokens"].sum()))
+    return stats.paired(ea.loc[common, "nll"].to_numpy() * scale, eb.loc[common, "nll"].to_numpy() * scale,
+                        method="bootstrap")

@@ -194,6 +194,14 @@ def superfiltering_d(cfg, pool, ifd_ppl, encoder, enc_tokenizer, *, device=None,
             "embed_s": embed_s, "fl_s": fl_s}
 
 
+def candidates_frame(dvar: dict) -> pd.DataFrame:
+    """The D variant's candidates in ranking order: K-means cluster of each, and whether facility location
+    and the plain top-IFD rule picked it (what the coverage claim is judged on)."""
+    cand = np.asarray(dvar["candidates"])
+    return pd.DataFrame({"label": np.asarray(dvar["labels"])[cand].astype(np.int64),
+                         "fl": np.isin(cand, dvar["fl"]), "top": np.isin(cand, dvar["top"])})
+
+
 def coverage_summary(cover: pd.DataFrame) -> pd.DataFrame:
     """Mean and std of each coverage measure per subset kind (the random draws averaged)."""
     g = cover.groupby("subset", sort=False)
@@ -230,10 +238,13 @@ def training_subsets(cfg, weak: pd.DataFrame, strong: pd.DataFrame | None = None
     return out
 
 
-def student_runs(cfg, loader, pool, heldout, weak, strong=None, *, seed: int = 0, device=None) -> pd.DataFrame:
+def student_runs(cfg, loader, pool, heldout, weak, strong=None, *, seed: int = 0, device=None,
+                 per_example: bool = False):
     """Held-out answer loss of a fresh student tuned on every arm's subset, for seeds seed .. seed+sft_seeds-1
-    (the same seeds for every arm; the random subset is redrawn per seed); plus 'untuned' if asked."""
+    (the same seeds for every arm; the random subset is redrawn per seed); plus 'untuned' if asked. With
+    ``per_example`` also the per-held-out-example rows (see `replib.lm.sft.compare_students`)."""
     return compare_students(loader, pool, heldout, lambda s: training_subsets(cfg, weak, strong, seed=s),
                             range(seed, seed + cfg.sft_seeds), eval_untuned=cfg.eval_untuned, device=device,
+                            per_example=per_example,
                             template="alpaca", epochs=cfg.sft_epochs, lr=cfg.sft_lr, batch_size=cfg.sft_batch,
                             max_length=cfg.sft_max_length)
