@@ -180,10 +180,13 @@ def evaluate(model: nn.Module, d: dict, device, batch_size: int = 128) -> float:
 
 
 def finetune(model: nn.Module, data: TaskData, cfg, *, seed: int, device,
-             aux_loss: Callable[[], torch.Tensor] | None = None) -> dict:
+             aux_loss: Callable[[], torch.Tensor] | None = None, eval_every: int = 0) -> dict:
     """Train ``model`` (a classifier with a ``head``) in place: AdamW (cfg.lr, cfg.head_lr for the head,
     cfg.weight_decay), linear decay over cfg.epochs of cfg.batch_size batches. Returns dev accuracy and
-    the mean loss of the first and last five steps."""
+    the mean loss of the first and last five steps; with ``eval_every`` > 0 also ``curve``, the dev
+    accuracy after every ``eval_every`` steps as [(step, acc), ...] (a convergence curve)."""
+    if not isinstance(eval_every, int) or eval_every < 0:
+        raise ValueError(f"eval_every must be an int >= 0 (0 = no curve), got {eval_every!r}")
     head = set(model.head.parameters())
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and p not in head]},
               {"params": list(head), "lr": cfg.head_lr}]
@@ -193,7 +196,7 @@ def finetune(model: nn.Module, data: TaskData, cfg, *, seed: int, device,
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))   # HF default: linear
     gen = torch.Generator().manual_seed(seed)
     lengths = data.train["attention_mask"].sum(1)
-    losses = []
+    losses, curve = [], []
     model.train()
     for _ in range(cfg.epochs):
         for idx in bucketed_batches(lengths, cfg.batch_size, gen):
@@ -205,6 +208,11 @@ def finetune(model: nn.Module, data: TaskData, cfg, *, seed: int, device,
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(loss.item())
-    return {"acc": evaluate(model, data.dev, device), "loss_first": float(np.mean(losses[:5])),
-            "loss_last": float(np.mean(losses[-5:])), "steps": len(losses)}
+            losses.append(loss.detach())  # kept on the device: one host sync at the end, not one per step
+            if eval_every and len(losses) % eval_every == 0:
+                curve.append((len(losses), evaluate(model, data.dev, device)))
+                model.train()
+    losses = torch.stack(losses).float().tolist()
+    out = {"acc": evaluate(model, data.dev, device), "loss_first": float(np.mean(losses[:5])),
+           "loss_last": float(np.mean(losses[-5:])), "steps": len(losses)}
+    return out | ({"curve": curve} if eval_every else {})
