@@ -7,6 +7,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("REPLIB_ROOT", str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # share the cores among the xdist workers (and the notebook kernels they start): oversubscribed
+    # OpenMP threads spin-wait and slow small tensor ops by orders of magnitude
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _threads)
 
 
 def pytest_collection_modifyitems(config, items):
