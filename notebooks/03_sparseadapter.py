@@ -38,13 +38,14 @@ overrides: dict = {}     # Config fields to override, e.g. {"epochs": 1}
 # %%
 import matplotlib.pyplot as plt
 
-from replib import plotting, report, runtime
+from replib import assets, plotting, report, runtime
 from replib.sparseadapter import experiment
 from replib.sparseadapter.claims import steps_to_target
-from replib.sparseadapter.config import get_config
+from replib.sparseadapter.config import get_config, required_assets
 
 run = runtime.start_run("sparseadapter", profile=profile, device=device, seed=seed, out_dir=out_dir)
 cfg = get_config(profile, **overrides)
+assets.require(required_assets(cfg), profile)   # every model and dataset first: one error names all that are missing
 plotting.use_style()
 cfg
 
@@ -198,8 +199,10 @@ for c in claims:
 #
 # - all-MiniLM-L6-v2 with adapters in the top layer only at `quick` (the bottom five frozen and cached),
 #   bottleneck 16, 480 training examples per task; the paper uses RoBERTa-base, bottleneck 64, full data.
-# - The classification head is trained (`train_head=True`); the official `--unfreeze_params ef_` leaves it
-#   frozen at its random init.
+# - The classification head stays frozen at its random init, as the official `--unfreeze_params ef_` leaves
+#   it, so only the adapters learn. With `overrides={"train_head": True}` the head does the work at this
+#   scale: a dense adapter is then no better than one with every weight pruned (the control in the
+#   `match_dense_to_80` note), and every sparse-vs-dense comparison is uninformative.
 # - SynFlow: the official code reads `n_embd` (GPT-2) and crashes on BERT; with the faithful probe it prunes
 #   everything (F4). The official SNIP/GraSP leave accumulated gradients of biases and LayerNorms in `.grad`
 #   (they leak into the first update); ours leave none. GraSP runs attention eagerly (double backward).

@@ -44,8 +44,9 @@ class Config:
     """adapter bottleneck r (official attn_bn = ffn_bn = 64)."""
     init: str = "bert"
     """adapter init: 'bert' N(0, 0.02) (official default) or 'lora' (W_up = 0: SNIP/GraSP/SynFlow then score 0)."""
-    train_head: bool = True
-    """train the classification head (deviation; the official --unfreeze_params ef_ leaves it frozen)."""
+    train_head: bool = False
+    """train the classification head (a deviation). False = the official --unfreeze_params ef_: the random head
+    stays frozen, so only the adapters learn (with a trained head the adapters add nothing measurable at quick)."""
 
     # --- pruning ---
     pruners: tuple = PRUNERS
@@ -141,3 +142,9 @@ PROFILES: dict[str, dict] = {
 def get_config(profile: str = "quick", **overrides) -> Config:
     """Config for ``profile`` with ``overrides``; unknown keys or profiles raise ValueError."""
     return build_config(Config, PROFILES, profile, overrides)
+
+
+def required_assets(cfg: Config) -> tuple[str, ...]:
+    """The models and datasets `cfg` loads (replib.assets names or hub ids), for ``replib.assets.require``."""
+    encoder = "minilm-l6" if cfg.encoder == "tiny" else cfg.encoder   # 'tiny' uses MiniLM's tokenizer
+    return (encoder, *(f"glue/{t}" for t in cfg.tasks))

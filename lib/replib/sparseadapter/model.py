@@ -4,8 +4,8 @@ papers/sparseadapter.md Sec. 2-3).
 Three adapter families plug into the same frozen encoder (``replib.nn.adapters``): Houlsby (a pair per
 layer: attention and FFN, the official ``run_glue.sh`` setting attn_mode = ffn_mode = adapter, sequential),
 Pfeiffer (FFN only) and LoRA (peft, on query and value). Every adapter weight matrix gets a mask, all ones
-until ``prune`` sets it; the backbone is frozen, the adapters and, with ``train_head`` (default, a
-deviation), the classification head are trained. ``train_head=False`` is the official
+until ``prune`` sets it; the backbone is frozen and the adapters are trained; ``train_head=True`` (a
+deviation) trains the classification head too. The notebook's default is the official
 ``--unfreeze_params ef_``, which leaves the randomly initialised head frozen.
 """
 from __future__ import annotations
