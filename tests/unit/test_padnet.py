@@ -1,9 +1,11 @@
 """PAD-Net: partially dynamic conv against per-sample references, mode partition, parameter counts."""
+import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+
 from replib.padnet import (
     PADConv2d,
     ResNet,
@@ -74,7 +76,8 @@ def test_scale_factors_sum_to_two_and_modes():
     assert PADConv2d(4, 4, 3, lambda_mode="none").scales()[0].item() == 1.0
     d = PADConv2d(4, 4, 3, lambda_mode="d")
     d.phi.data.fill_(1.0)
-    assert d.scales()[1].item() == 1.0 and d.scales()[0].item() == pytest.approx(2 * torch.sigmoid(torch.tensor(1.0)).item())
+    lam_d, lam_s = d.scales()[0].item(), d.scales()[1].item()
+    assert lam_s == 1.0 and lam_d == pytest.approx(2 * torch.sigmoid(torch.tensor(1.0)).item())
     with pytest.raises(ValueError, match="valid"):
         PADConv2d(4, 4, 3, lambda_mode="sd")
 
@@ -207,7 +210,7 @@ def test_moe_dispatch_equals_per_token_loop_and_upcycling():
     torch.testing.assert_close(layer(x).reshape(-1, 5), moe_reference(layer, x.reshape(-1, 6), g, idx))
     assert torch.allclose(g.sum(-1), torch.ones(21)) and layer.aux_loss >= 0
     dense = torch.nn.Linear(6, 5)
-    up = PadMoELinear.from_linear(dense, 8, 2).eval()
+    up = PadMoELinear.upcycle(dense, 8, 2).eval()
     with torch.no_grad():
         up.w_gate.normal_()
     torch.testing.assert_close(up(x), dense(x))                   # step 0 computes the dense layer
@@ -236,3 +239,31 @@ def test_mode_partition_on_moe_layers():
     mode_partition(net, batches, F.cross_entropy, 0.5, rounds=2)
     n = sum(m.mask.numel() for m in pad_layers(net))
     assert abs(sum(m.mask.sum().item() for m in pad_layers(net)) / n - 0.5) <= 1 / n
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_moe_bf16_autocast_forward_backward_match_fp32(train):
+    """PAD MoE under CPU bf16 autocast: forward and backward run (the expert outputs are cast to the
+    accumulator's dtype), outputs within rtol = atol = 5e-2 of fp32, every gradient within 2% (L2)."""
+    from replib.padnet import PadMoELinear
+    torch.manual_seed(9)
+    layer = PadMoELinear(16, 12, 8, 2).train(train)
+    with torch.no_grad():
+        layer.w_gate.normal_()
+        layer.mask.copy_((torch.rand_like(layer.mask) < 0.5).float())
+        layer.phi.fill_(0.2)
+    x = torch.randn(4, 9, 16)
+    runs = []
+    for autocast in (False, True):
+        m, inp = copy.deepcopy(layer), x.clone().requires_grad_()
+        torch.manual_seed(1)                                          # same gate noise
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            y = m(inp)
+        (y.float().pow(2).mean() + m.aux_loss).backward()
+        runs.append((y, [inp.grad] + [p.grad for p in m.parameters() if p.grad is not None]))
+    (ref, ref_grads), (y, grads) = runs
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, ref, rtol=5e-2, atol=5e-2)
+    assert len(grads) == len(ref_grads) == (7 if train else 6)        # x, W_i, b_i, W_s, phi, W_g (, W_noise)
+    for g, r in zip(grads, ref_grads):
+        assert (g - r).norm() <= 2e-2 * r.norm() + 1e-6

@@ -1,8 +1,8 @@
 """MEO: Merging Experts into One (He et al., EMNLP 2023). See notebooks/01_meo.ipynb."""
 from ..nn.glue import split_encoder
+from ..nn.moe import NoisyTopKGate, cv_squared, prob_in_top_k
 from .config import Config, get_config
 from .flops import BERT_SIZES, BertDims, flops, flops_breakdown, token_att_flops
-from .gating import NoisyTopKGate, cv_squared, prob_in_top_k
 from .layers import (
     MoEFFN,
     MoELinear,

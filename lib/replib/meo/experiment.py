@@ -44,7 +44,7 @@ def timing_frame(cfg, device, seed: int = 0) -> pd.DataFrame:
         moe, meo = ffn_pair(d, f, cfg.timing_experts, k, gen)
         ffn = {"moe": moe.to(device).eval(), "meo": meo.to(device).eval()}
         for mode, mod in ffn.items():
-            t = time_call(lambda: mod(x), device, cfg.timing_reps)
+            t = time_call(lambda mod=mod: mod(x), device, cfg.timing_reps)
             rows.append({"k": k, "mode": mode, "seconds": t, "us_per_token": 1e6 * t / n_tok})
     return pd.DataFrame(rows)
 

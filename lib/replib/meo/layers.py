@@ -10,6 +10,10 @@ At sequence and task level the two are equal (distributivity); MEO only saves co
 vanilla MoE routes each token while MEO (official code) still routes per sequence, after the token
 attention block, TokenAtt(x) = W_up ReLU(W_down x + b_down) + b_up, applied as
 x <- x + TokenAtt(x) before both gating and the merged matmul.
+
+The router (Shazeer et al. 2017), the grouped dispatch of vanilla MoE and upcycling are the shared
+``replib.nn.moe``; the merged linear is MEO's own. Under autocast the merged linear runs in the autocast
+dtype with its hand-written backward (``merged_linear``), and the router stays in fp32.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from .gating import NoisyTopKGate, Routing
+from ..nn.moe import NoisyTopKGate, Routing, autocast_dtype, mix_experts, upcycle_weights
 
 MODES = ("moe", "meo")
 LEVELS = ("sequence", "task", "token")
@@ -44,34 +48,52 @@ def sequence_mean(x: torch.Tensor, mask: torch.Tensor | None, pad_in_mean: bool)
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
-def moe_apply(x: torch.Tensor, gates: torch.Tensor, weight: torch.Tensor,
-              bias: torch.Tensor | None = None) -> torch.Tensor:
+def moe_apply(x: torch.Tensor, gates: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+              indices: torch.Tensor | None = None) -> torch.Tensor:
     """Vanilla MoE, y_r = sum_i G_ri (W_i x_r + b_i), grouped by expert (one matmul per used expert).
 
     x: (R, T, in) routed units; gates: (R, n); weight: (n, out, in); bias: (n, out) -> (R, T, out).
-    The loop runs over experts, never over units.
+    indices: (R, k) the selected experts (the router's); without them the non-zeros of `gates` are used.
+    Dispatch is ``replib.nn.moe.mix_experts``: one sort by expert id, no loop over units.
     """
-    y = x.new_zeros(x.shape[0], x.shape[1], weight.shape[1])
-    for e in range(weight.shape[0]):
-        rows = gates[:, e].nonzero(as_tuple=True)[0]
-        if rows.numel() == 0:
-            continue
-        out = x.index_select(0, rows) @ weight[e].T                          # (r, T, out)
-        if bias is not None:
-            out = out + bias[e]
-        y.index_add_(0, rows, out * gates[rows, e, None, None].to(out.dtype))
-    return y
+    if indices is None:
+        units, experts = gates.nonzero(as_tuple=True)                          # (P,), (P,) row-major
+    else:
+        units = torch.arange(indices.shape[0], device=indices.device).repeat_interleave(indices.shape[1])
+        experts = indices.flatten()                                            # (R*k,)
+
+    def expert(e: int, xe: torch.Tensor) -> torch.Tensor:
+        out = xe @ weight[e].T                                                 # (m, T, out)
+        return out if bias is None else out + bias[e]
+
+    return mix_experts(x, units, experts, gates[units, experts], expert, n_experts=weight.shape[0],
+                       out_features=weight.shape[1])
 
 
-def _merge_basis(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tensor):
+def _merge_basis(gates: torch.Tensor, indices: torch.Tensor, weight: torch.Tensor, *,
+                 sync_free: bool | None = None):
     """(g, w): gates and experts restricted to the experts U the batch uses, or all n when most are used.
 
     The official code gathers each sequence's k experts (B x k x out x in) when 2k < n, else sums all
     n densely. Merging over U instead gives the same W~ with far less memory traffic, which is what the
     merge is bound by; copying W[U] only pays when at most half of the experts are used.
+    Finding U (``unique``) is a host read: free on the CPU, a sync per step on an accelerator. There
+    (``sync_free``, the default off the CPU) the basis follows from shapes alone: all n experts when the
+    batch's B*k selections could cover more than half of them, else the B*k selected experts themselves
+    with block-diagonal gates (the official gather).
     """
+    n = weight.shape[0]
+    if sync_free is None:
+        sync_free = gates.device.type != "cpu"
+    if sync_free:
+        if 2 * indices.numel() > n:
+            return gates.to(weight.dtype), weight
+        B, k = indices.shape
+        slots = torch.arange(B * k, device=indices.device).view(B, k)         # (B, k) column of each selection
+        g = gates.new_zeros(B, B * k).scatter(1, slots, gates.gather(1, indices))   # (B, B*k) block-diagonal
+        return g.to(weight.dtype), weight.index_select(0, indices.flatten())  # (B*k, out, in)
     used = indices.unique()
-    if 2 * used.numel() > weight.shape[0]:
+    if 2 * used.numel() > n:
         return gates.to(weight.dtype), weight
     return gates.index_select(1, used).to(weight.dtype), weight.index_select(0, used)
 
@@ -111,11 +133,25 @@ class _MergedLinear(torch.autograd.Function):
         return dx, dg, dw
 
 
+def merged_linear(x: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``_MergedLinear`` with its autocast behaviour declared, on any device type.
+
+    Under autocast the inputs are cast to the autocast dtype and forward and backward run with autocast
+    off, which is what ``torch.amp.custom_fwd(cast_inputs=...)`` does for a single device type; without
+    autocast nothing is cast. x: (B, T, in), g: (B, m), w: (m, out, in) -> (B, T, out).
+    """
+    dtype = autocast_dtype(x.device.type)
+    if dtype is None:
+        return _MergedLinear.apply(x, g, w)
+    with torch.autocast(x.device.type, enabled=False):
+        return _MergedLinear.apply(x.to(dtype), g.to(dtype), w.to(dtype))
+
+
 def meo_apply(x: torch.Tensor, routing: Routing, weight: torch.Tensor,
               bias: torch.Tensor | None = None) -> torch.Tensor:
     """MEO, y_bt = W~_b x_bt + b~_b. x: (B, T, in) -> (B, T, out)."""
     g, w = _merge_basis(routing.gates, routing.indices, weight)
-    y = _MergedLinear.apply(x, g, w)
+    y = merged_linear(x, g, w)
     if bias is not None:
         y = y + (routing.gates.to(bias.dtype) @ bias).unsqueeze(1)           # b~_b = sum_i G_bi b_i
     return y
@@ -173,10 +209,7 @@ class MoELinear(nn.Module):
         keep_bias = linear.bias is not None and not drop_bias
         layer = cls(linear.in_features, linear.out_features, n_experts, k, bias=keep_bias, **kw)
         layer.to(device=linear.weight.device, dtype=linear.weight.dtype).train(linear.training)
-        with torch.no_grad():
-            layer.weight.copy_(linear.weight.unsqueeze(0).expand_as(layer.weight))
-            if keep_bias:
-                layer.bias.copy_(linear.bias.unsqueeze(0).expand_as(layer.bias))
+        upcycle_weights(linear, layer.weight, layer.bias)
         return layer
 
     def route_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -198,9 +231,9 @@ class MoELinear(nn.Module):
             return meo_apply(x, routing, self.weight, self.bias)
         if self.level == "token":
             B, T, _ = x.shape
-            y = moe_apply(x.reshape(B * T, 1, -1), routing.gates, self.weight, self.bias)
-            return y.view(B, T, -1)
-        return moe_apply(x, routing.gates, self.weight, self.bias)
+            y = moe_apply(x.reshape(B * T, 1, -1), routing.gates, self.weight, self.bias, routing.indices)
+            return y.view(B, T, -1)                                            # (B*T, 1, out) -> (B, T, out)
+        return moe_apply(x, routing.gates, self.weight, self.bias, routing.indices)
 
     def extra_repr(self) -> str:
         return (f"in={self.in_features}, out={self.out_features}, n={self.weight.shape[0]}, "
@@ -212,10 +245,10 @@ def ffn_pair(d: int, f: int, n_experts: int, k: int, generator: torch.Generator 
 
     The router is drawn at random (not zero) so that different sequences pick different experts.
     """
-    moe = MoEFFN(d, f, n_experts, k, "moe")
+    moe = MoEFFN(d, f, n_experts, k, mode="moe")
     for lin in (moe.up, moe.down):
         lin.gate.w_gate.data = torch.randn(lin.gate.w_gate.shape, generator=generator)
-    meo = MoEFFN(d, f, n_experts, k, "meo")
+    meo = MoEFFN(d, f, n_experts, k, mode="meo")
     meo.load_state_dict(moe.state_dict())
     return moe, meo
 
@@ -223,7 +256,7 @@ def ffn_pair(d: int, f: int, n_experts: int, k: int, generator: torch.Generator 
 class MoEFFN(nn.Module):
     """d -> f -> d FFN of two MoE linears (sequence level) with GELU between, as a BERT FFN."""
 
-    def __init__(self, d: int, f: int, n_experts: int, k: int, mode: str = "meo"):
+    def __init__(self, d: int, f: int, n_experts: int, k: int, *, mode: str = "meo"):
         super().__init__()
         self.up = MoELinear(d, f, n_experts, k, mode=mode)
         self.down = MoELinear(f, d, n_experts, k, mode=mode)

@@ -37,12 +37,12 @@ from .partition import mode_partition
 ARMS = ("dense", "dynamic", "pad")
 
 
-def upcycle(top, n_experts: int, k: int, lambda_mode: str) -> list[PadMoELinear]:
-    """Replace every FFN linear of ``top`` in place by an upcycled PAD MoE linear."""
+def upcycle_encoder(top, n_experts: int, k: int, lambda_mode: str) -> list[PadMoELinear]:
+    """Replace every FFN linear of ``top`` in place by an upcycled PAD MoE linear (``PadMoELinear.upcycle``)."""
     layers = []
     for block in top.encoder.layer:
         for parent in (block.intermediate, block.output):
-            parent.dense = PadMoELinear.from_linear(parent.dense, n_experts, k, lambda_mode=lambda_mode)
+            parent.dense = PadMoELinear.upcycle(parent.dense, n_experts, k, lambda_mode=lambda_mode)
             layers.append(parent.dense)
     return layers
 
@@ -52,7 +52,7 @@ def build(top, num_labels: int, arm: str, cfg, data, seed: int, device) -> Poole
     seed_everything(seed)
     enc = copy.deepcopy(top)
     if arm != "dense":
-        upcycle(enc, cfg.moe_experts, cfg.moe_k, "none" if arm == "dynamic" else cfg.lambda_mode)
+        upcycle_encoder(enc, cfg.moe_experts, cfg.moe_k, "none" if arm == "dynamic" else cfg.lambda_mode)
     model = PooledClassifier(enc, num_labels).to(device)
     if arm == "pad":
         n = data.train["labels"].shape[0]
@@ -79,7 +79,8 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> pd.DataFrame:
         out = finetune(model, data, _GlueView(cfg), seed=s, device=device,
                        aux_loss=(lambda layers=layers: sum(m.aux_loss for m in layers)) if layers else None)
         stats = kernel_stats(model)
-        rows.append({"task": cfg.glue_task, "arm": arm, "seed": s, "acc": out["acc"], "train_s": time.perf_counter() - t,
+        rows.append({"task": cfg.glue_task, "arm": arm, "seed": s, "acc": out["acc"],
+                     "train_s": time.perf_counter() - t,
                      "dynamic_share": stats["dynamic_share"], "intrinsic_params": stats["intrinsic_params"],
                      "ffn_numel": ffn_numel, "counted_params": counted_parameters(model)})
     return pd.DataFrame(rows)

@@ -1,16 +1,19 @@
 """PAD version of a mixture-of-experts linear layer (PAD-Net Sec. 3.2; ``SingleExpert_Pad`` in papers/padnet.md).
 
-n experts W_i (out x in) with biases b_i share one static matrix W_s and one mask M (out x in):
+He et al., "PAD-Net: An Efficient Framework for Dynamic Networks" (ACL 2023). n experts W_i (out x in)
+with biases b_i share one static matrix W_s and one mask M (out x in):
     W_i^eff = lambda_d M . W_i + lambda_s (1 - M) . W_s,       lambda_d = 2 sigmoid(phi), lambda_s = 2 - lambda_d
     y = sum_{i in topk(x)} G_i(x) (W_i^eff x + b_i)            token-level noisy top-k gate (n = 8, k = 2)
 The released ``PadMoE`` uses ``SingleExpert_Structured`` (W_i + W_s, no mask, no lambda), so the mask there
 has no effect and SNIP scores it with a None gradient; that form is kept as ``variant="released"``.
-The gate is Shazeer et al.'s: logits x W_g, plus Gaussian noise scaled by softplus(x W_noise) + 0.01 in
-training, softmax over the top k; W_g = W_noise = 0 at init. ``aux_loss`` holds the load-balance term
-0.01 (cv^2(importance) + cv^2(load)) with the load counted as tokens per expert.
-Dispatch groups tokens by expert: one matmul per expert on its tokens (no per-token loop).
-Upcycling (``from_linear``) copies a dense linear into every expert and into W_s, so at step 0 the layer
-computes the dense linear exactly (the gates of a token sum to 1).
+
+The MoE machinery is the shared ``replib.nn.moe``: Shazeer et al.'s (2017) noisy top-k gate (logits x W_g,
+plus Gaussian noise scaled by softplus(x W_noise) + 0.01 in training, softmax over the top k; W_g = W_noise = 0
+at init), its load-balance term 0.01 (cv^2(importance) + cv^2(load)) kept in ``aux_loss`` with the load
+counted as tokens per expert (``load="count"``), the dispatch that groups tokens by expert (one matmul per
+expert on its tokens, no per-token loop) and upcycling. ``upcycle`` copies a dense linear into every expert
+and into W_s, so at step 0 the layer computes the dense linear exactly (the gates of a token sum to 1).
+What is PAD's own here is the mask M and the scale factors lambda.
 """
 from __future__ import annotations
 
@@ -18,12 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.moe import NoisyTopKGate, mix_top_k, upcycle_weights
+
 VARIANTS = ("pad", "released")
-
-
-def cv_squared(v: torch.Tensor) -> torch.Tensor:
-    """Squared coefficient of variation (0 for a single entry)."""
-    return v.float().var() / (v.float().mean() ** 2 + 1e-10) if v.numel() > 1 else v.new_zeros(())
 
 
 class PadMoELinear(nn.Module):
@@ -31,7 +31,7 @@ class PadMoELinear(nn.Module):
 
     is_pad_layer = True
 
-    def __init__(self, in_features: int, out_features: int, n_experts: int = 8, k: int = 2,
+    def __init__(self, in_features: int, out_features: int, n_experts: int = 8, k: int = 2, *,
                  lambda_mode: str = "both", variant: str = "pad"):
         super().__init__()
         if variant not in VARIANTS:
@@ -45,19 +45,26 @@ class PadMoELinear(nn.Module):
         self.static_weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
         self.register_buffer("mask", torch.ones(out_features, in_features))
         self.phi = nn.Parameter(torch.zeros(()))
-        self.w_gate = nn.Parameter(torch.zeros(in_features, n_experts))
-        self.w_noise = nn.Parameter(torch.zeros(in_features, n_experts))
+        # registered last, so the parameter order (weight, bias, static_weight, phi, W_g, W_noise) is unchanged
+        self.gate = NoisyTopKGate(in_features, n_experts, k, load="count")
         self.aux_loss = torch.zeros(())
 
+    @property
+    def w_gate(self) -> nn.Parameter:
+        return self.gate.w_gate
+
+    @property
+    def w_noise(self) -> nn.Parameter:
+        return self.gate.w_noise
+
     @classmethod
-    def from_linear(cls, linear: nn.Linear, n_experts: int = 8, k: int = 2, **kw) -> PadMoELinear:
-        """Upcycle: every expert and W_s start as the dense weight, every b_i as its bias."""
+    def upcycle(cls, linear: nn.Linear, n_experts: int = 8, k: int = 2, **kw) -> PadMoELinear:
+        """Every expert and W_s start as the dense weight, every b_i as its bias."""
         layer = cls(linear.in_features, linear.out_features, n_experts, k, **kw)
+        layer.to(device=linear.weight.device, dtype=linear.weight.dtype)
+        upcycle_weights(linear, layer.weight, layer.bias)
         with torch.no_grad():
-            layer.weight.copy_(linear.weight.expand_as(layer.weight))
             layer.static_weight.copy_(linear.weight)
-            if linear.bias is not None:
-                layer.bias.copy_(linear.bias.expand_as(layer.bias))
         return layer
 
     def scales(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,27 +82,18 @@ class PadMoELinear(nn.Module):
 
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Noisy top-k gate on tokens (T, in) -> weights (T, k) summing to 1 and expert indices (T, k)."""
-        logits = x @ self.w_gate
-        if self.training:
-            logits = logits + torch.randn_like(logits) * (F.softplus(x @ self.w_noise) + 0.01)
-        top, idx = logits.topk(self.k, dim=-1)
-        return torch.softmax(top, dim=-1), idx
+        r = self.gate(x)
+        return r.weights, r.indices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         tokens = x.reshape(-1, shape[-1])                                        # (T, in)
-        g, idx = self.gates(tokens)
+        routing = self.gate(tokens)
+        self.aux_loss = routing.aux_loss
         w = self.expert_weights()
-        out = tokens.new_zeros(len(tokens), w.shape[1])
-        for e in range(self.n):                                                  # one matmul per expert
-            rows, slot = (idx == e).nonzero(as_tuple=True)
-            if len(rows):
-                y = F.linear(tokens[rows], w[e], self.bias[e]) * g[rows, slot, None]
-                out.index_add_(0, rows, y)
-        importance = torch.zeros(self.n, device=x.device).index_add_(0, idx.flatten(), g.flatten())
-        load = torch.bincount(idx.flatten(), minlength=self.n)
-        self.aux_loss = 0.01 * (cv_squared(importance) + cv_squared(load))
-        return out.view(*shape[:-1], -1)
+        out = mix_top_k(tokens, routing.indices, routing.weights, lambda e, xe: F.linear(xe, w[e], self.bias[e]),
+                        n_experts=self.n, out_features=w.shape[1])               # (T, out)
+        return out.view(*shape[:-1], -1)                                         # (..., out)
 
     def intrinsic_parameters(self) -> float:
         """n per expert-specific position, 1 per shared static one: |W| (n kappa + 1 - kappa)."""
