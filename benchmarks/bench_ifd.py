@@ -1,7 +1,7 @@
 """IFD scoring throughput: our batched scorer against the literal per-sample port of the official one.
 
     python benchmarks/bench_ifd.py [--model smollm2-135m-instruct] [--n 64] [--style cherry]
-                                   [--device auto] [--all 52002]
+                                   [--device auto] [--all 52002] [--json PATH]
 
 Same model, same Alpaca samples (the offline random 9k), in one process:
   reference  tests/ifd_reference.py: one sample per forward pass, two passes, full-vocabulary logits and a
@@ -11,6 +11,7 @@ Reported: samples/s, tokens/s (tokens fed to the model), the speed-up, and achie
 this device's measured dense matmul peak (FLOPs counted as 2 x non-embedding params per token + the
 vocabulary head per scored position). Both give the same numbers (max relative difference printed).
 --all N also times the batched scorer on N samples (the offline 9k repeated as needed; 52002 = Alpaca).
+--json PATH writes the figures (replib.gpucheck.save_figures), as scripts/gpu_check.sh reads them.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ifd_reference import cherry_reference, superfiltering_reference
 from replib.assets import load_causal_lm, load_dataset
+from replib.gpucheck import save_figures
 from replib.lm.ifd import build_records, forward_flops, param_counts, score_ifd
 from replib.runtime import device_name, pick_device
 
@@ -53,7 +55,7 @@ def flops(model, records, head_all: bool) -> float:
     return forward_flops(param_counts(model), tokens, scored)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--n", type=int, default=64, help="samples scored by both")
@@ -64,7 +66,8 @@ def main() -> None:
     ap.add_argument("--token-budget", type=int, default=None)
     ap.add_argument("--bf16", action="store_true", help="batched scorer in bf16 autocast (default: on CUDA)")
     ap.add_argument("--all", type=int, default=0, help="also score this many samples with the batched scorer")
-    args = ap.parse_args()
+    ap.add_argument("--json", default="", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
 
     device = pick_device(args.device)
     model, tok = load_causal_lm(args.model, device=device)
@@ -103,6 +106,9 @@ def main() -> None:
         print(f"{name:18s} {sec:8.2f} {args.n / sec:10.2f} {tokens / sec:10.0f} {fl / sec / 1e9:9.1f} "
               f"{100 * fl / sec / peak:7.1f}")
     print(f"speed-up batched / reference: {t_ref / t_fast:.2f}x; max relative difference of loss_cond: {diff:.2e}")
+    figures = {"model": args.model, "n": args.n, "tokens": tokens, "peak_gflops": peak / 1e9,
+               "reference_samples_per_s": args.n / t_ref, "batched_samples_per_s": args.n / t_fast,
+               "speedup": t_ref / t_fast, "max_rel_diff": diff}
 
     if args.all:
         pool = (data * (args.all // len(data) + 1))[:args.all]
@@ -110,6 +116,9 @@ def main() -> None:
         sec = table.attrs["seconds"]
         print(f"batched on {args.all} samples: {sec:.1f} s ({args.all / sec:.0f} samples/s, "
               f"{table.attrs['tokens'] / sec:.0f} tokens/s)")
+        figures.update(all_n=args.all, all_seconds=sec, all_samples_per_s=args.all / sec)
+    if args.json:
+        save_figures(args.json, "ifd", device, figures, vars(args))
 
 
 if __name__ == "__main__":

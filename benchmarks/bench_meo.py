@@ -1,6 +1,7 @@
 """MEO vs vanilla MoE FFN time across k, in one process, plus our fast paths against literal references.
 
     python benchmarks/bench_meo.py [--device auto] [--batch 32] [--seq 128] [--experts 32] [--ks 1,2,4,8,16,32]
+                                   [--json PATH]
 
 Columns (all times in ms per batch, median of --reps after a warm-up):
   moe      our vanilla MoE (tokens grouped by expert: one matmul per used expert)
@@ -13,13 +14,16 @@ Same weights and router in every column, so all compute the same function (asser
 
 Then one training step (forward + backward) of a single MEO linear, our hand-written backward
 (`_MergedLinear`) against autograd through the literal merge-then-bmm (--train-* options set its size).
+--json PATH writes the figures (replib.gpucheck.save_figures), as scripts/gpu_check.sh reads them.
 """
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import torch
 
+from replib.gpucheck import save_figures
 from replib.meo import MoEFFN, MoELinear, meo_merge
 from replib.meo.layers import ffn_pair
 from replib.runtime import device_name, pick_device, time_call
@@ -54,7 +58,7 @@ def train_step_ratio(device, batch: int, seq: int, d: int, f: int, n: int, k: in
 
 
 @torch.no_grad()
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dims", default="768,3072", help="d,f of the FFN (BERT-base)")
@@ -66,7 +70,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--train-shape", default="32,30,384,1536,8,4", help="batch,seq,d,f,n,k of the train step")
-    args = ap.parse_args()
+    ap.add_argument("--json", default="", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
     device = pick_device(args.device)
     dtype = getattr(torch, args.dtype)
     d, f = map(int, args.dims.split(","))
@@ -77,20 +82,23 @@ def main() -> None:
     print(f"device {device} ({device_name(device)}), FFN {d}->{f}->{d}, {args.experts} experts, "
           f"batch {args.batch}x{args.seq}, {args.dtype}")
     print(f"{'k':>4} {'moe ms':>9} {'meo ms':>9} {'moe/meo':>8} {'meo/k1':>7} {'loop ms':>9} {'loop/moe':>9}")
-    base = None
+    base, per_k = None, {}
     for k in ks:
         moe, meo = ffn_pair(d, f, args.experts, k)
         moe, meo = (m.to(device=device, dtype=dtype).eval() for m in (moe, meo))
         if k == ks[0]:
             tol = 1e-3 if dtype == torch.float32 else 5e-2
             torch.testing.assert_close(meo(x), moe(x), atol=tol, rtol=tol)
-        t_moe = time_call(lambda: moe(x), device, args.reps)
-        t_meo = time_call(lambda: meo(x), device, args.reps)
+        t_moe = time_call(partial(moe, x), device, args.reps)
+        t_meo = time_call(partial(meo, x), device, args.reps)
         base = base or t_meo
         loop = ""
+        per_k[str(k)] = {"moe_ms": 1e3 * t_moe, "meo_ms": 1e3 * t_meo, "moe_over_meo": t_moe / t_meo,
+                         "meo_over_k1": t_meo / base}
         if k in loop_ks:
-            t_loop = time_call(lambda: literal_moe_ffn(moe, x), device, 1)
+            t_loop = time_call(partial(literal_moe_ffn, moe, x), device, 1)
             loop = f"{1e3 * t_loop:>9.1f} {t_loop / t_moe:>9.2f}"
+            per_k[str(k)].update(loop_ms=1e3 * t_loop, loop_over_moe=t_loop / t_moe)
         print(f"{k:>4} {1e3 * t_moe:>9.1f} {1e3 * t_meo:>9.1f} {t_moe / t_meo:>8.2f} {t_meo / base:>7.2f} {loop}",
               flush=True)
 
@@ -99,6 +107,9 @@ def main() -> None:
         ours, literal = train_step_ratio(device, B, T, td, tf, tn, tk, args.reps)
     print(f"\ntrain step of one MEO linear {td}->{tf}, n={tn}, k={tk}, batch {B}x{T}: "
           f"hand-written backward {ours:.1f} ms, autograd literal {literal:.1f} ms, ratio {literal / ours:.2f}x")
+    if args.json:
+        save_figures(args.json, "meo", device, {"k": per_k, "train_step": {
+            "ours_ms": ours, "autograd_ms": literal, "autograd_over_ours": literal / ours}}, vars(args))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ batch of hidden states) get Houlsby adapters of bottleneck ``--r``:
 One training step = forward + cross-entropy + backward + AdamW step, median of several repetitions after a
 warm-up, one process. Unstructured sparsity gives no wall-clock gain (the matmuls stay dense); the step
 ratio measures what the masks cost. Pruning: SNIP and GraSP on length x 32 = 320 examples in training-size
-batches (halved for GraSP), against ``--steps`` training steps.
+batches (halved for GraSP), against ``--steps`` training steps. --json PATH writes the figures
+(replib.gpucheck.save_figures), as scripts/gpu_check.sh reads them.
 
     python benchmarks/bench_sparseadapter.py                       # CPU, 2 threads, all-MiniLM-L6-v2
     python benchmarks/bench_sparseadapter.py --device cuda --encoder bert-base-uncased --layers 12 --r 64
@@ -21,6 +22,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from replib.gpucheck import save_figures
 from replib.nn.adapters import add_masks, insert_adapters
 from replib.nn.glue import PooledClassifier, load_encoder, split_encoder
 from replib.runtime import time_call
@@ -51,6 +54,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--prune-examples", type=int, default=320, help="examples SNIP / GraSP score (official 320)")
+    ap.add_argument("--json", default="", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
@@ -82,9 +87,11 @@ def main(argv=None):
           f"{args.batch}x{args.seq}, device {dev}, {args.threads} threads; training step, ms (median of {args.reps})")
     print(f"  dense {1000 * t['dense']:.2f}   masked ({args.ratio:.0%}) {1000 * t['masked']:.2f}   "
           f"masked / dense {t['masked'] / t['dense']:.3f}x (target <= 1.05)")
+    figures = {"dense_ms": 1000 * t["dense"], "masked_ms": 1000 * t["masked"],
+               "masked_over_dense": t["masked"] / t["dense"]}
     for pruner in ("snip", "grasp"):
         bs = prune_batch_size(pruner, args.batch)
-        batches = [({k: v[:bs] for k, v in x.items()}, y[:bs]) for _ in range(-(-320 // bs))]
+        batches = [({k: v[:bs] for k, v in x.items()}, y[:bs]) for _ in range(-(-args.prune_examples // bs))]
         model = build(top, args.r, True, 0.0, dev)
         t0 = time.perf_counter()
         prune(model, batches, F.cross_entropy, pruner=pruner, sparse_ratio=args.ratio)
@@ -92,7 +99,11 @@ def main(argv=None):
             torch.cuda.synchronize(dev)
         tp = time.perf_counter() - t0
         run = tp + args.steps * t["masked"]
-        print(f"  {pruner:>5}: prune {tp:.2f} s on 320 examples = {100 * tp / run:.1f}% of a {args.steps}-step run")
+        print(f"  {pruner:>5}: prune {tp:.2f} s on {args.prune_examples} examples = {100 * tp / run:.1f}% of a "
+              f"{args.steps}-step run")
+        figures.update({f"{pruner}_prune_s": tp, f"{pruner}_share_of_run": tp / run})
+    if args.json:
+        save_figures(args.json, "sparseadapter", dev, figures, vars(args))
 
 
 if __name__ == "__main__":

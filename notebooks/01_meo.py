@@ -40,13 +40,14 @@ overrides: dict = {}     # Config fields to override, e.g. {"epochs": 1}
 # %%
 import matplotlib.pyplot as plt
 
-from replib import plotting, report, runtime
+from replib import assets, plotting, report, runtime
 from replib.meo import experiment
 from replib.meo.claims import K_PRE, headline_metrics, meo_moe_gap, paired_acc
-from replib.meo.config import get_config
+from replib.meo.config import get_config, required_assets
 
 run = runtime.start_run("meo", profile=profile, device=device, seed=seed, out_dir=out_dir)
 cfg = get_config(profile, **overrides)
+assets.require(required_assets(cfg), profile)   # every model and dataset first: one error names all that are missing
 plotting.use_style()
 cfg
 

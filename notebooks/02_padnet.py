@@ -41,13 +41,14 @@ overrides: dict = {}     # Config fields to override, e.g. {"epochs": 2}
 import matplotlib.pyplot as plt
 import numpy as np
 
-from replib import plotting, report, runtime
+from replib import assets, plotting, report, runtime
 from replib.padnet import experiment, param_count
 from replib.padnet.claims import KAPPA_PRE, headline_metrics, paired_acc
-from replib.padnet.config import get_config
+from replib.padnet.config import get_config, required_assets
 
 run = runtime.start_run("padnet", profile=profile, device=device, seed=seed, out_dir=out_dir)
 cfg = get_config(profile, **overrides)
+assets.require(required_assets(cfg), profile)   # every model and dataset first: one error names all that are missing
 plotting.use_style()
 cfg
 

@@ -41,16 +41,17 @@ overrides: dict = {}     # Config fields to override, e.g. {"n_pool": 200}
 import numpy as np
 
 from replib import plotting, report, runtime
-from replib.assets import load_dataset
+from replib.assets import load_dataset, require
 from replib.ifd import experiment as ex
 from replib.ifd.claims import headline_metrics, make_claims
-from replib.ifd.config import get_config
+from replib.ifd.config import get_config, required_assets
 from replib.ifd.judge import tally_judge
 from replib.ifd.select import select_cherry
 from replib.lm.models import load_lm
 
 run = runtime.start_run("ifd", profile=profile, device=device, seed=seed, out_dir=out_dir)
 cfg = get_config(profile, **overrides)
+require(required_assets(cfg), profile)   # every model and dataset first: one error names all that are missing
 plotting.use_style()
 pool, heldout, in_release = ex.load_pool(cfg, profile)       # data first: a missing file fails in seconds
 model, tok = load_lm(cfg.model, device=run.device, profile=profile)

@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from replib import plotting, report, runtime, stats
-from replib.assets import load_encoder
+from replib.assets import load_encoder, require
 from replib.lm.models import load_lm
 from replib.superfiltering import experiment
 from replib.superfiltering.claims import (
@@ -60,11 +60,12 @@ from replib.superfiltering.claims import (
     headline_metrics,
     time_ratios,
 )
-from replib.superfiltering.config import get_config
+from replib.superfiltering.config import get_config, required_assets
 from replib.superfiltering.select import select_top_ifd
 
 run = runtime.start_run("superfiltering", profile=profile, device=device, seed=seed, out_dir=out_dir)
 cfg = get_config(profile, **overrides)
+require(required_assets(cfg), profile)   # every model and dataset first: one error names all that are missing
 plotting.use_style()
 cfg
 

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import torch
+
 from replib.lm.prompts import format_prompt
 
 

@@ -15,9 +15,10 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from replib.rl.envs import DMCEnv
 from torch import distributions as pyd
 from torch import nn
+
+from replib.rl.envs import DMCEnv
 
 
 class TanhTransform(pyd.transforms.Transform):
@@ -77,8 +78,9 @@ class Actor(nn.Module):
 class TwinCritic(nn.Module):
     def __init__(self, obs_dim, act_dim, hidden, generator):
         super().__init__()
-        self.l1, self.l2, self.l3 = nn.Linear(obs_dim + act_dim, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
-        self.l4, self.l5, self.l6 = nn.Linear(obs_dim + act_dim, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
+        d = obs_dim + act_dim
+        self.l1, self.l2, self.l3 = nn.Linear(d, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
+        self.l4, self.l5, self.l6 = nn.Linear(d, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
         for layer in (self.l1, self.l2, self.l3, self.l4, self.l5, self.l6):
             init_linear(layer, generator)
 

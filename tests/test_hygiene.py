@@ -1,8 +1,11 @@
-"""Hygiene: stripped notebooks, the parameters contract, .py/.ipynb pairs in sync, one slug everywhere."""
+"""Hygiene: stripped notebooks, the parameters contract, .py/.ipynb pairs in sync, one slug everywhere, no import
+cycles inside replib, ruff clean."""
 import ast
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import jupytext
 import pytest
@@ -88,6 +91,105 @@ def test_paper_packages_do_not_import_each_other():
             assert not bad, f"{py.relative_to(ROOT)} imports paper package(s) {bad}"
 
 
+def _module_name(py) -> str:
+    parts = py.relative_to(ROOT / "lib").with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """replib module -> the replib modules it imports anywhere in its body (function-level imports included).
+    ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg`` itself."""
+    modules = {_module_name(p): p for p in (ROOT / "lib" / "replib").rglob("*.py")}
+    graph = {}
+    for mod, py in modules.items():
+        package = mod.split(".") if py.name == "__init__.py" else mod.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(py.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = ".".join(package[:len(package) - node.level + 1] + [node.module or ""]).strip(".") \
+                    if node.level else (node.module or "")
+                deps |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+        graph[mod] = {d for d in deps if d in modules and d != mod}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+                on_stack.discard(comp[-1])
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_import_cycle_finder_sees_function_level_imports():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]] and import_cycles({"a": {"b"}, "b": set()}) == []
+    g = import_graph()
+    assert "replib.assets.models" in g["replib.assets.inventory"]        # `from . import models`
+    assert "replib.runtime" in g["replib.assets.locate"]                  # `from .. import runtime`
+
+
+def test_no_import_cycles_inside_replib():
+    cycles = import_cycles(import_graph())
+    assert not cycles, "import cycles (each a set of modules that import each other, function-level imports " \
+                       "included): " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_ruff_is_clean():
+    """`ruff check lib tests benchmarks scripts` with the settings in pyproject.toml finds nothing."""
+    try:
+        import ruff  # noqa: F401
+    except ImportError:
+        pytest.fail("ruff is not installed: pip install -c constraints.txt -e .[dev]")
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "lib", "tests", "benchmarks",
+                          "scripts"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_readme_layout_matches_the_tree():
+    """Every path README's layout block lists exists; every top-level module and script is listed."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout\n\n```\n", 1)[1].split("```", 1)[0]
+    listed = [line.split()[0] for line in block.splitlines() if line and not line[0].isspace()]
+    ignored = set((ROOT / ".gitignore").read_text().split())        # reports/: made by the runs, not committed
+    missing = []
+    for entry in [e for e in listed if e not in ignored]:
+        entry = entry.replace("<slug>", "meo").replace("<name>", "meo").replace("NN_slug", "01_meo")
+        if "{" in entry:
+            head, rest = entry.split("{", 1)
+            names, tail = rest.split("}", 1)
+            paths = [head + n + tail for n in names.split(",")]
+        else:
+            paths = [entry]
+        missing += [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, f"README's layout block lists paths that do not exist: {missing}"
+    for path in [*(ROOT / "lib" / "replib").glob("*.py"), *(ROOT / "scripts").glob("*.sh")]:
+        rel = path.relative_to(ROOT).as_posix()
+        assert path.name == "__init__.py" or rel in listed, f"README's layout block does not list {rel}"
+
+
 def test_module_sizes():
     for py in (ROOT / "lib" / "replib").rglob("*.py"):
         n = len(py.read_text().splitlines())
@@ -109,9 +211,6 @@ def test_figures_readme_is_regenerated(tmp_path):
 def test_committed_claims_rebuild_from_their_raw_results(tmp_path):
     """`python -m replib.report --check` on the committed figures: every claims.json is what make_claims
     gives from its results.json; a hand edit of a stored number is caught and named."""
-    import subprocess
-    import sys
-
     figs = ROOT / "figures"
     folders = [p.parent.name for p in figs.glob("[0-9][0-9]_*/claims.json")]
     if not folders:

@@ -5,6 +5,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.testing import assert_close
+from transformers import BertConfig, BertModel
+
 from replib.nn.adapters import (
     BottleneckAdapter,
     add_masks,
@@ -15,8 +18,6 @@ from replib.nn.adapters import (
     set_masks,
     stored_weights,
 )
-from torch.testing import assert_close
-from transformers import BertConfig, BertModel
 
 
 def tiny_bert(seed=0, layers=2, d=16):

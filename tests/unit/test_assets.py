@@ -19,9 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from replib.assets import (ASSETS, GLUE_TASKS, AssetError, available, encoder_path, find_file, load_causal_lm,
-                           load_dataset, load_encoder)
-from replib.assets import images, locate, models, registry
+from replib.assets import (
+    ASSETS,
+    GLUE_TASKS,
+    AssetError,
+    available,
+    encoder_path,
+    find_file,
+    images,
+    load_causal_lm,
+    load_dataset,
+    load_encoder,
+    locate,
+    models,
+    registry,
+)
 
 LIB = Path(registry.__file__).resolve().parents[2]  # .../lib
 
@@ -412,3 +424,97 @@ def test_cached_lm_tokenizer_equals_auto_tokenizer(name, monkeypatch):
     ref = AutoTokenizer.from_pretrained(folder)
     _no_auto_tokenizer(monkeypatch)
     _assert_same_tokenizer(ref, models.load_saved_tokenizer(folder))
+
+
+# --------------------------------------------------------------------------- what each profile needs
+def _fake_hub_repo(cache: Path, repo_id: str, files: dict[str, bytes], repo_type: str = "model") -> Path:
+    """A snapshot laid out as the Hugging Face cache holds it after `hf download`."""
+    repo = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    for rel, data in files.items():
+        (repo / "snapshots" / ("0" * 40) / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / ("0" * 40) / rel).write_bytes(data)
+    return repo / "snapshots" / ("0" * 40)
+
+
+def test_require_names_every_missing_asset_and_its_fetch_command(tmp_path, monkeypatch, offline):
+    from replib.assets import require, status
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setitem(ASSETS, "fake-missing", registry.Asset("fake-missing", "text", files=("fake/missing.json.gz",),
+                                                               fix="cp /somewhere/missing.json.gz data/fake/"))
+    assert require(["glue/RTE", "minilm-l6"], "full")[0]["present"]
+    with pytest.raises(AssetError) as err:
+        require(["glue/RTE", "fake-missing", "no-such-org/no-such-model", "alpaca", "fake-missing"], "full")
+    msg = str(err.value)
+    assert msg.startswith("3 of the 4 models and datasets") and "glue/RTE" not in msg
+    assert "fake-missing (text): asset 'fake-missing': file fake/missing.json.gz not found" in msg
+    assert "fetch: cp /somewhere/missing.json.gz data/fake/" in msg
+    assert 'fetch: hf download no-such-org/no-such-model --include "*.json"' in msg
+    assert "fetch: hf download tatsu-lab/alpaca --repo-type dataset" in msg
+    assert "python -m replib.assets --profile full" in msg
+    assert status("meta-llama/Llama-2-7b-hf")["where"].endswith("run `hf auth login` before fetching")
+    with pytest.raises(ValueError, match="smoke, quick, full"):
+        require([], "huge")
+
+
+def test_a_prepared_hub_cache_is_used_offline(tmp_path, monkeypatch, offline):
+    import pandas as pd
+
+    from replib.assets import require, status
+
+    cache = tmp_path / "hf"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    assert not status("org/tiny-model")["present"]
+    _fake_hub_repo(cache, "org/tiny-model", {"config.json": b"{}"})
+    assert not status("org/tiny-model")["present"]                       # config without weights
+    _fake_hub_repo(cache / "2", "org/tiny-model", {"config.json": b"{}", "model.safetensors": b"x"})
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache / "2"))
+    row = status("org/tiny-model")
+    assert row["present"] and row["kind"] == "hub model" and row["where"].startswith(str(cache / "2"))
+    rows = [{"instruction": f"say {i}", "input": "", "output": str(i), "text": "..."} for i in range(3)]
+    buf = io.BytesIO()
+    pd.DataFrame(rows).to_parquet(buf)
+    _fake_hub_repo(cache / "2", "tatsu-lab/alpaca", {"data/train-00000-of-00001.parquet": buf.getvalue()}, "dataset")
+    assert status("alpaca")["present"] and require(["alpaca", "org/tiny-model"], "full")
+    got = load_dataset("alpaca", profile="full")                         # offline, from the prepared cache
+    assert got == [{k: r[k] for k in ("instruction", "input", "output")} for r in rows]
+    with pytest.raises(AssetError, match="alpaca-random-9k"):            # only profile 'full' uses the hub copy
+        load_dataset("alpaca", profile="quick")
+
+
+def test_every_paper_config_names_its_assets():
+    from replib.needs import paper_assets, paper_slugs, profile_assets
+
+    slugs = paper_slugs()
+    assert {"meo", "padnet", "sparseadapter", "ifd", "superfiltering", "erc"} <= set(slugs)
+    for profile in ("smoke", "quick"):               # offline profiles: registered names only
+        needs = profile_assets(profile)
+        assert set(needs) <= set(ASSETS), (profile, set(needs) - set(ASSETS))
+    full = profile_assets("full")
+    assert {"bert-base-uncased", "glue/CoLA"} <= set(full) and full["bert-base-uncased"] == ["meo", "sparseadapter"]
+    assert {"meta-llama/Llama-2-7b-hf", "openai-community/gpt2", "alpaca"} <= set(full)
+    assert set(full["alpaca"]) == {"ifd", "superfiltering"} and {"cifar10", "fashion-mnist"} <= set(full)
+    from replib.ifd.config import get_config
+
+    assert paper_assets("ifd", get_config("smoke"))[0] == "smollm2-135m-instruct"   # tiny-smollm2's tokenizer
+    assert paper_assets("erc", None) == ()
+
+
+def test_profile_table_lists_status_and_fetch_commands(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(LIB), os.environ.get("PYTHONPATH")])),
+           "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-hf-cache")}
+    cmd = [sys.executable, "-m", "replib.assets", "--profile", "full"]
+    table = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert table.returncode == 0, table.stderr
+    rows = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True, env=env, timeout=120).stdout)
+    by_name = {r["name"]: r for r in rows}
+    assert not by_name["alpaca"]["present"] and not by_name["alpaca"]["ready"]
+    assert by_name["bert-base-uncased"]["fetch"].startswith("hf download bert-base-uncased")
+    for r in rows:
+        assert f"\n{r['name']} " in table.stdout
+        assert (r["where"] if r["present"] else r["fetch"]) in table.stdout
+    assert "MISSING" in table.stdout and "missing: " in table.stdout
+    strict = subprocess.run(cmd + ["--strict"], capture_output=True, text=True, env=env, timeout=120)
+    assert strict.returncode == 1

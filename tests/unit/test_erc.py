@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from replib.erc import (
     clip_radius,
     cos_to_ones,
@@ -61,7 +62,7 @@ def test_gradient_formula_and_clip_boundary():
     td = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.2, 2.5], requires_grad=True)
     R = erc_regularizer(td, beta)
     R.backward()
-    l = td.detach() ** 2
+    l = td.detach() ** 2  # noqa: E741 (the paper's l, squared TD errors)
     lbar = l.mean()
     active = (beta * (l - lbar) ** 2 <= 1e-2)
     dR_dl = torch.where(active, 2 * beta * (l - lbar) / B, torch.zeros(()))

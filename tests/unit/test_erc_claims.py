@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from replib.claims import claims_from_results
 from replib.erc.config import get_config
 from replib.erc.experiment import CURVE_COLUMNS, claim_results, per_seed, seed_td_var, summarise

@@ -3,6 +3,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from replib.assets import load_dataset
 from replib.ifd.judge import (
     REVIEW_SETS,

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from replib.ifd.select import (
     cluster_sample,
     kmeans_labels,

@@ -140,6 +140,7 @@ def test_paired_students_chooses_its_interval():
     bad = ex.assign(tokens=[10, 20, 30, 11, 20, 30])                       # different held-out tokens: not paired
     assert paired_students(runs, bad, "a", "b").n == 1
     assert paired_students(runs, ex, "a", "c") is None
-    seeds = pd.DataFrame({"arm": ["a", "b"] * 3, "seed": [0, 0, 1, 1, 2, 2], "heldout_loss": [2, 1.5, 2.1, 1.5, 2, 1.6]})
+    seeds = pd.DataFrame({"arm": ["a", "b"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                          "heldout_loss": [2, 1.5, 2.1, 1.5, 2, 1.6]})
     p = paired_students(seeds, ex, "a", "b")
     assert p.method == "t" and p.n == 3 and p.mean == pytest.approx(0.5)

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from ifd_reference import cherry_reference, superfiltering_reference
 from replib.lm.ifd import build_records, score_ifd
 from replib.lm.nll import plan_batches, token_nll

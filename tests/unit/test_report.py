@@ -10,10 +10,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
-import pandas as pd  # noqa: E402
 
 from replib import plotting, report, runtime, scorecard, stats, store  # noqa: E402
 from replib.claims import VERDICTS, Check, Claim  # noqa: E402
@@ -188,7 +187,8 @@ def test_check_fails_on_edited_or_missing_raw_results(tmp_path, fake_paper):
     (run.out_dir / "results.json").write_text(json.dumps(res))
     assert any("a_beats_b" in p for p in scorecard.check_claims(tmp_path / "figures"))
     (run.out_dir / "results.json").unlink()
-    assert scorecard.check_claims(tmp_path / "figures") == ["10_mece: claims.json has no results.json to rebuild it from"]
+    assert scorecard.check_claims(tmp_path / "figures") == [
+        "10_mece: claims.json has no results.json to rebuild it from"]
     assert scorecard.main(["--check", "--figures", str(tmp_path / "nothing")]) == 0
 
 
@@ -271,8 +271,8 @@ def test_build_report_summary_totals_row(tmp_path, fake_header):
     readme, index = out["readme"].read_text(), out["index"].read_text()
     summary = readme[readme.index("## Summary"):readme.index("## Gallery")].strip().splitlines()
     assert summary[-1] == "| all |  | 0 | 1 | 1 | 1 | 1 | 1/1 | 4 |"  # measured claims per verdict, exact, figures
-    assert "<tr><td>all</td><td></td><td>0</td><td>1</td><td>1</td><td>1</td><td>1</td><td>1/1</td><td>4</td><td></td></tr>" \
-        in index
+    assert ("<tr><td>all</td><td></td><td>0</td><td>1</td><td>1</td><td>1</td><td>1</td><td>1/1</td><td>4</td>"
+            "<td></td></tr>") in index
 
 
 def test_build_report_is_deterministic(tmp_path, fake_header):
@@ -295,7 +295,8 @@ def test_build_report_recomputes_hand_edited_verdicts(tmp_path, fake_header):
 
 
 @pytest.mark.parametrize("bad", ["{not json", '{"claims": [{"text": "no id"}]}', '{"claims": 3}',
-                                 '{"claims": [{"id": "x", "checks": [{"what": "a", "ours": 1, "op": "==", "target": 0}]}]}'])
+                                 '{"claims": [{"id": "x", "checks": [{"what": "a", "ours": 1, "op": "==", '
+                                 '"target": 0}]}]}'])
 def test_a_malformed_claims_json_marks_only_that_paper_broken(tmp_path, fake_header, bad):
     root = fake_workbook(tmp_path)
     (root / "figures" / "09_erc" / "claims.json").write_text(bad)

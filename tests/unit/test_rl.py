@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from replib.rl.buffer import ReplayBuffer
 from replib.rl.envs import DMCEnv, EnvBatch, parse_task
 from replib.rl.sac import SACConfig, SACEnsemble, squashed_sample
@@ -99,7 +100,9 @@ def test_actor_alpha_and_targets_update_every_second_step():
     batch = {"obs": torch.randn(2, 16, 3, generator=g), "act": torch.rand(2, 16, 1, generator=g) * 2 - 1,
              "rew": torch.randn(2, 16, generator=g), "next_obs": torch.randn(2, 16, 3, generator=g),
              "not_done": torch.ones(2, 16)}
-    snap = lambda m: [p.detach().clone() for p in m.parameters()]
+    def snap(m):
+        return [p.detach().clone() for p in m.parameters()]
+
     actor0, target0, alpha0 = snap(agent.actor), snap(agent.critic_target), agent.log_alpha.detach().clone()
     critic0 = snap(agent.critic)
     agent.update(batch)

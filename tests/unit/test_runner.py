@@ -59,7 +59,8 @@ def workbook(tmp_path, monkeypatch):
                                        "raise RuntimeError('boom')")
     _notebook(nbs / "05_ifd.ipynb", "import os, pathlib, subprocess, time\n"
                                     "child = subprocess.Popen(['sleep', '600'])\n"
-                                    "pathlib.Path(os.environ['REPLIB_ROOT'], 'pids').write_text(f'{os.getpid()} {child.pid}')\n"
+                                    "pathlib.Path(os.environ['REPLIB_ROOT'], 'pids')"
+                                    ".write_text(f'{os.getpid()} {child.pid}')\n"
                                     "time.sleep(600)")
     figs = root / "reports" / "smoke" / "figures"   # smoke never writes figures/
     for name in ("01_meo", "02_padnet", "05_ifd"):
@@ -109,7 +110,8 @@ def test_run_all_swaps_only_good_runs_times_out_and_records_status(workbook, cap
     assert not list((root / "reports").glob(".status.json.*"))          # atomic write left no temp file
 
     html = (root / "reports" / "01_meo.html").read_text()                 # exported with the local MathJax
-    assert f'src="{MATHJAX_DIR}/MathJax.js?config=' in html and (root / "reports" / MATHJAX_DIR / "MathJax.js").is_file()
+    assert f'src="{MATHJAX_DIR}/MathJax.js?config=' in html
+    assert (root / "reports" / MATHJAX_DIR / "MathJax.js").is_file()
     assert (root / "reports" / "index.html").exists()
     assert time.time() - t < 90
 
@@ -183,8 +185,10 @@ def test_saved_widgets_become_static_html(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("for _ in tqdm(range(20)): pass")
-    view = lambda mid: nbformat.v4.new_output("display_data", {WIDGET_VIEW: {"model_id": mid, "version_major": 2},
-                                                               "text/plain": "bar:   0%|  | 0/20"})
+    def view(mid):
+        return nbformat.v4.new_output("display_data", {WIDGET_VIEW: {"model_id": mid, "version_major": 2},
+                                                       "text/plain": "bar:   0%|  | 0/20"})
+
     cell.outputs = [view("box"), view("closed"), view("odd"), nbformat.v4.new_output("stream", text="hi\n")]
     nb.cells = [cell]
     nb.metadata["widgets"] = {WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": {

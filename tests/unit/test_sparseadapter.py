@@ -3,13 +3,15 @@ via the mask gradient, GraSP's Hg vs finite differences, SynFlow's probes), Larg
 pruning, edge cases, bf16 autocast, and training with masks through replib.nn.glue.finetune
 (papers/sparseadapter.md Sec. 7)."""
 import math
-
-import pandas as pd
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.testing import assert_close
+from transformers import BertConfig, BertModel
+
 from replib.nn.adapters import add_masks, insert_adapters, masks_of, stored_weights
 from replib.nn.glue import PooledClassifier
 from replib.sparseadapter import (
@@ -27,8 +29,6 @@ from replib.sparseadapter import (
     round_densities,
 )
 from replib.sparseadapter.pruners import hessian_gradient, snip_scores, synflow_scores
-from torch.testing import assert_close
-from transformers import BertConfig, BertModel
 
 D = 16
 
@@ -289,7 +289,7 @@ def test_iterative_pruning_follows_the_official_schedule():
         round_densities(0.5, 2, "cosine")
     model = classifier()
     n = mask_counts(model)["total"]
-    for e, d in enumerate(ds):                                                 # re-pruned at each epoch start
+    for d in ds:                                                               # re-pruned at each epoch start
         prune(model, batches(), F.cross_entropy, pruner="snip", sparse_ratio=1 - d)
         assert mask_counts(model)["kept"] == n_kept(n, 1 - d)
     other = classifier()
@@ -374,7 +374,7 @@ def synthetic_frames(gain_snip40=2.0, seeds=(0, 1, 2), noise=0.1):
     for task in ("RTE", "MRPC"):
         for s in seeds:
             base = 0.6 + 0.01 * s
-            def row(pruner, ratio, acc, r=16):
+            def row(pruner, ratio, acc, r=16, task=task, s=s):
                 return {"task": task, "family": "houlsby", "pruner": pruner, "sparse_ratio": ratio, "bottleneck": r,
                         "seed": s, "acc": acc + noise / 100 * rng.standard_normal(), "kept": 100, "total": 100}
             sweep.append(row("dense", 0.0, base))
@@ -439,11 +439,12 @@ def synthetic_curves(snip_steps, dense_steps=(20, 25, 30, 20, 25, 30)):
     ((200, 200, 200, 200, 200, 200), "not reproduced"),  # never reaches 95% of dense: censored at 45 steps
 ])
 def test_convergence_claim_follows_the_curves(snip_steps, verdict):
+    import json
+
     from replib.claims import claims_from_results
     from replib.sparseadapter.claims import steps_to_target
     from replib.sparseadapter.config import get_config
     from replib.store import encode_results, to_jsonable
-    import json
     curves = synthetic_curves(snip_steps)
     if snip_steps[0] == 200:
         assert set(steps_to_target(curves)["snip"]) == {45}

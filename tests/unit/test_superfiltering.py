@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from replib.lm import sft
 from replib.superfiltering import experiment as ex
 from replib.superfiltering.config import PROFILES, get_config

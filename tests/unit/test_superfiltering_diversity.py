@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from replib.superfiltering.diversity import (
     cluster_coverage,
     embed_texts,

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from replib.superfiltering.select import (
     OFFICIAL_K_BASE,
     as_scores,

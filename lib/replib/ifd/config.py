@@ -92,8 +92,8 @@ class Config:
 
 
 PROFILES: dict[str, dict] = {
-    "smoke": dict(model="tiny-smollm2", n_pool=24, n_heldout=6, n_base=8, max_length=256, n_clusters=3, per_cluster=2, n_train=4,
-                  sft_epochs=1, sft_max_length=128),
+    "smoke": dict(model="tiny-smollm2", n_pool=24, n_heldout=6, n_base=8, max_length=256, n_clusters=3, per_cluster=2,
+                  n_train=4, sft_epochs=1, sft_max_length=128),
     "quick": dict(),
     "full": dict(data="alpaca", n_pool=None, n_heldout=1000, n_base=None, n_clusters=100, per_cluster=10,
                  pre_lr=2e-5, pre_batch=128, n_train=2600, sft_epochs=3, sft_lr=2e-5, sft_batch=128,
@@ -104,3 +104,13 @@ PROFILES: dict[str, dict] = {
 def get_config(profile: str = "quick", **overrides) -> Config:
     """Config for `profile` with `overrides`; unknown keys or profiles raise ValueError."""
     return build_config(Config, PROFILES, profile, overrides)
+
+
+def required_assets(cfg: Config) -> tuple[str, ...]:
+    """The models and datasets `cfg` loads (replib.assets names or hub ids), for ``replib.assets.require``:
+    the scorer and student, the pool, the offline 9k (Table 4 baseline), the Cherry release and its GPT-4 reviews."""
+    from ..lm.models import TINY  # a tiny random LM uses a registered LM's tokenizer
+    from .judge import REVIEW_SETS
+
+    return (TINY.get(cfg.model, cfg.model), cfg.data, "alpaca-random-9k", "cherry-alpaca-5pct",
+            *(f"cherry-reviews/{s}-gpt4" for s in REVIEW_SETS))

@@ -61,7 +61,8 @@ def parse_scores(text) -> tuple[float, float]:
     (``"Assistant 1: 8"``, ``"8/10 9/10"``, one number, three numbers) gives ``UNPARSED`` =
     ``(-1.0, -1.0)``, the value eval.py stores and the official counting treats as a tie in that
     order. Differs from eval.py only in accepting brackets, runs of blanks (``split(" ")`` would
-    yield empty fields there) and leading blank lines (eval.py would read an empty first line). A pair of numbers (list, tuple, array) passes through as floats.
+    yield empty fields there) and leading blank lines (eval.py would read an empty first line). A pair of numbers
+    (list, tuple, array) passes through as floats.
     """
     if isinstance(text, (list, tuple, np.ndarray)):
         if len(text) != 2:

@@ -110,7 +110,7 @@ def steps_to_target(curves: pd.DataFrame | None, frac: float = 0.95) -> pd.DataF
             continue
         target = frac * float(dense["acc"].iloc[-1])
 
-        def first(c):
+        def first(c, target=target):
             hit = c.loc[c["acc"] >= target, "step"]
             steps = c["step"].to_numpy()
             return int(hit.iloc[0]) if len(hit) else int(steps[-1] + (steps[-1] - steps[-2] if len(steps) > 1
@@ -176,9 +176,9 @@ def _convergence_claim(cfg, curves, setting: str) -> Claim:
     p = stats.paired(steps["snip"].to_numpy(float), steps["dense"].to_numpy(float))
     return Claim("converges_faster", text, paper,
                  [_check(p, "steps to 95% of dense's final dev accuracy: SNIP-40% minus dense (paired)", "<")],
-                 note=f"evaluated every {cfg.curve_every} steps; the spec's 'SNIP needs <= the steps dense needs' would "
-                      f"pass if pruning changed nothing, so the interval must lie below 0; {p.describe('steps')}; "
-                      f"{setting}")
+                 note=f"evaluated every {cfg.curve_every} steps; the spec's 'SNIP needs <= the steps dense needs' "
+                      f"would pass if pruning changed nothing, so the interval must lie below 0; "
+                      f"{p.describe('steps')}; {setting}")
 
 
 def make_claims(cfg, sweep: pd.DataFrame | None = None, large: pd.DataFrame | None = None,

@@ -15,7 +15,7 @@ import copy
 import torch
 from torch import nn
 
-from ..nn.adapters import add_masks, adapter_modules, insert_adapters, insert_lora, masks_of
+from ..nn.adapters import adapter_modules, add_masks, insert_adapters, insert_lora, masks_of
 from ..nn.glue import PooledClassifier
 from ..runtime import seed_everything
 

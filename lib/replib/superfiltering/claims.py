@@ -303,22 +303,25 @@ def findings(metrics: dict) -> str:
     lines = []
     ranks = metrics.get("ranks", {})
     if ranks:
-        lines.append(f"Rank agreement on {ranks.get('n_valid')} samples: Spearman rho IFD {ranks.get('rho_ifd', float('nan')):.3f} "
-                     f"(paper 0.679), perplexity {ranks.get('rho_ppl', float('nan')):.3f} (paper 0.726); IFD < 1 for "
+        lines.append(f"Rank agreement on {ranks.get('n_valid')} samples: Spearman rho IFD "
+                     f"{ranks.get('rho_ifd', float('nan')):.3f} (paper 0.679), perplexity "
+                     f"{ranks.get('rho_ppl', float('nan')):.3f} (paper 0.726); IFD < 1 for "
                      f"{100 * ranks.get('below_1_weak', float('nan')):.0f} % (weak) and "
                      f"{100 * ranks.get('below_1_strong', float('nan')):.0f} % (strong) of the samples.")
     for rate, o in metrics.get("overlap", {}).items():
         paper = PAPER_OVERLAP.get(round(float(rate), 2))
-        lines.append(f"Overlap at {float(rate):.0%}: {o['overlap']:.2f} ({o['shared']} of {o['k']}; random {o['random']:.2f}"
-                     + (f", paper {paper:.2f})" if paper else ")"))
+        lines.append(f"Overlap at {float(rate):.0%}: {o['overlap']:.2f} ({o['shared']} of {o['k']}; "
+                     f"random {o['random']:.2f}" + (f", paper {paper:.2f})" if paper else ")"))
     ratios = metrics.get("timing", {}).get("ratios", {})
     if ratios.get("time") is not None:
-        lines.append(f"Time strong / weak (batched): {ratios['time']:.2f}x; FLOPs {ratios['flops']:.2f}x (paper 18.8x). "
-                     f"Per-sample / batched: weak {ratios['per_sample_weak']:.2f}x, strong {ratios['per_sample_strong']:.2f}x.")
+        lines.append(f"Time strong / weak (batched): {ratios['time']:.2f}x; FLOPs {ratios['flops']:.2f}x "
+                     f"(paper 18.8x). Per-sample / batched: weak {ratios['per_sample_weak']:.2f}x, "
+                     f"strong {ratios['per_sample_strong']:.2f}x.")
     div = metrics.get("diversity")
     if div:
         s = div["by_subset"]
-        lines.append(f"Superfiltering.D, {div['fla_num']} of {div['n_candidates']} candidates, {div['n_clusters']} clusters: "
+        lines.append(f"Superfiltering.D, {div['fla_num']} of {div['n_candidates']} candidates, "
+                     f"{div['n_clusters']} clusters: "
                      + "; ".join(f"{k}: F={v['objective']:.4f}, clusters {v['clusters']:.1f}, mean NN dist "
                                  f"{v['mean_nn_dist']:.3f}" for k, v in s.items()))
     st = metrics.get("students")

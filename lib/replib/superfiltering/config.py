@@ -186,3 +186,12 @@ PROFILES: dict[str, dict] = {
 def get_config(profile: str = "quick", **overrides) -> Config:
     """Config for `profile` with `overrides`; unknown keys or profiles raise ValueError."""
     return build_config(Config, PROFILES, profile, overrides)
+
+
+def required_assets(cfg: Config) -> tuple[str, ...]:
+    """The models and datasets `cfg` loads (replib.assets names or hub ids), for ``replib.assets.require``:
+    the weak and strong scorers, the student, the pool and the MiniLM encoder of Superfiltering.D."""
+    from ..lm.models import TINY  # a tiny random LM uses a registered LM's tokenizer
+
+    lms = (TINY.get(m, m) for m in (cfg.weak, cfg.strong, cfg.student))
+    return tuple(dict.fromkeys((*lms, cfg.data, "minilm-l6")))

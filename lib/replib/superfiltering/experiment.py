@@ -61,7 +61,8 @@ def time_scorer(cfg, model, tokenizer, samples) -> dict:
     tokens, scored = batched.attrs["tokens"], scored_tokens(batched)
     n = len(samples)
     return {"n": n, "batched_s": batched.attrs["seconds"], "per_sample_s": single.attrs["seconds"],
-            "batched_s_per_sample": batched.attrs["seconds"] / n, "per_sample_s_per_sample": single.attrs["seconds"] / n,
+            "batched_s_per_sample": batched.attrs["seconds"] / n,
+            "per_sample_s_per_sample": single.attrs["seconds"] / n,
             "tokens": tokens, "scored_tokens": scored, "params_body": params["body"], "params_head": params["head"],
             "gflops_per_sample": forward_flops(params, tokens, scored) / n / 1e9,
             "max_abs_diff": float(np.nanmax(np.abs(batched["ifd_ppl"] - single["ifd_ppl"])))
