@@ -94,6 +94,15 @@ def paired(a, b=None, *, method: str = "t", level: float = LEVEL, n_boot: int = 
     return Paired(mean, lo, hi, n, wins, losses, ties, p, method)
 
 
+def paired_on(a, b, keys, column: str = "acc", scale: float = 1.0, **kw) -> Paired | None:
+    """`scale` * (a - b) of `column` for the rows of frames a and b that share `keys` (e.g. task and seed);
+    None when no row pairs. Keyword arguments go to `paired`."""
+    pairs = a.merge(b, on=list(keys), suffixes=("_a", "_b"))
+    if pairs.empty:
+        return None
+    return paired(scale * pairs[f"{column}_a"].to_numpy(float), scale * pairs[f"{column}_b"].to_numpy(float), **kw)
+
+
 def t_interval(x, level: float = LEVEL) -> tuple[float, float | None, float | None]:
     """(mean, lo, hi) of a sample; no interval (None) with fewer than two values."""
     r = paired(x, method="t", level=level)

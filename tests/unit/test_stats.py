@@ -100,3 +100,12 @@ def test_spearman_ci_covers_and_narrows():
     lo2, hi2 = stats.spearman_ci(0.884, 30)
     assert hi2 - lo2 > hi - lo
     assert stats.spearman_ci(0.5, 3) == (None, None)
+
+
+def test_paired_on_merges_frames_by_keys():
+    import pandas as pd
+    a = pd.DataFrame({"task": ["x", "x", "y"], "seed": [0, 1, 0], "acc": [0.80, 0.82, 0.70]})
+    b = pd.DataFrame({"task": ["x", "y", "x"], "seed": [1, 0, 0], "acc": [0.80, 0.71, 0.79]})  # other order
+    r = stats.paired_on(a, b, ["task", "seed"], "acc", scale=100)
+    assert r.n == 3 and r.mean == pytest.approx((1 + 2 - 1) / 3) and (r.wins, r.losses) == (2, 1)
+    assert stats.paired_on(a, b.assign(seed=b.seed + 5), ["task", "seed"]) is None

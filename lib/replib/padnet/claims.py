@@ -40,10 +40,7 @@ def _rows(frame: pd.DataFrame, keys: list[str], **where) -> pd.DataFrame:
 
 def paired_acc(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> stats.Paired | None:
     """Accuracy differences a - b in points, paired on ``keys``; None when no pair exists."""
-    pairs = a.merge(b, on=keys, suffixes=("_a", "_b"))
-    if pairs.empty:
-        return None
-    return stats.paired(100 * pairs["acc_a"].to_numpy(), 100 * pairs["acc_b"].to_numpy())
+    return stats.paired_on(a, b, keys, "acc", scale=100)
 
 
 def _check(p: stats.Paired | None, what: str, paper=None) -> Check:

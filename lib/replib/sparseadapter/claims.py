@@ -34,10 +34,7 @@ def _rows(frame: pd.DataFrame | None, pruner: str, ratio: float, **eq) -> pd.Dat
 
 def paired_acc(a: pd.DataFrame, b: pd.DataFrame) -> stats.Paired | None:
     """(task, seed)-paired accuracy differences a - b in points; None when no pair exists."""
-    pairs = a.merge(b, on=KEYS, suffixes=("_a", "_b"))
-    if pairs.empty:
-        return None
-    return stats.paired(100 * pairs["acc_a"].to_numpy(), 100 * pairs["acc_b"].to_numpy())
+    return stats.paired_on(a, b, KEYS, "acc", scale=100)
 
 
 def _check(p: stats.Paired | None, what: str, op: str, target: float = 0.0) -> Check:
