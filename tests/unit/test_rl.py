@@ -175,3 +175,19 @@ def test_train_ensemble_logs_and_validation():
     with pytest.raises(ValueError, match="start_steps"):
         train_ensemble("pendulum-swingup", [0], steps=10, start_steps=20)
     assert math.isfinite(out["timing"]["env_steps_per_s"])
+
+
+def test_buffer_add_stores_each_field_with_one_host_to_device_copy(monkeypatch):
+    buf = ReplayBuffer(2, 4, 3, 2, "cpu")
+    calls = []
+    real = torch.as_tensor
+    monkeypatch.setattr(torch, "as_tensor", lambda *a, **k: calls.append(1) or real(*a, **k))
+    obs, act = np.arange(6.0).reshape(2, 3), np.array([[0.5, -0.5], [0.25, 1.0]])
+    buf.add(obs, act, np.array([1.5, -2.0]), obs + 10, np.array([0.0, 1.0]))
+    assert len(calls) == 1
+    torch.testing.assert_close(buf.obs[:, 0], torch.tensor(obs, dtype=torch.float32))
+    torch.testing.assert_close(buf.act[:, 0], torch.tensor(act, dtype=torch.float32))
+    torch.testing.assert_close(buf.rew[:, 0], torch.tensor([1.5, -2.0]))
+    torch.testing.assert_close(buf.next_obs[:, 0], torch.tensor(obs + 10, dtype=torch.float32))
+    torch.testing.assert_close(buf.not_done[:, 0], torch.tensor([1.0, 0.0]))
+    assert buf.ptr == 1 and len(buf) == 1

@@ -77,13 +77,14 @@ def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 sched.step()
-                losses.append(loss.item())
+                losses.append(loss.detach())  # on the device: the bar reads it every 10 steps, not every step
                 bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                if len(losses) % 10 == 0 or len(losses) == total:
+                    bar.set_postfix(loss=f"{float(losses[-1]):.3f}")
     finally:
         bar.close()
         model.eval()
-    return losses
+    return torch.stack(losses).float().tolist() if losses else []
 
 
 def answer_loss(model, tokenizer, samples, *, template: str = "alpaca", max_length: int = 512,

@@ -33,15 +33,19 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs, act, rew, next_obs, terminal) -> None:
-        """One transition per run; arrays with leading dimension ``n_runs`` (numpy or torch)."""
-        def t(x):
-            return torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
+        """One transition per run; host arrays (numpy, or CPU tensors) with leading dimension ``n_runs``,
+        packed into one float32 row per run so that each environment step costs one host-to-device copy."""
+        S = self.n_runs
+        parts = [np.asarray(x, dtype=np.float32).reshape(S, -1) for x in (obs, act, rew, next_obs, terminal)]
+        parts[-1] = 1.0 - parts[-1]                                                # not_done
+        row = torch.as_tensor(np.concatenate(parts, axis=1), device=self.device)   # (S, 2 obs + act + 2)
+        o, a = self.obs.shape[-1], self.act.shape[-1]
         i = self.ptr
-        self.obs[:, i] = t(obs)
-        self.act[:, i] = t(act)
-        self.rew[:, i] = t(rew)
-        self.next_obs[:, i] = t(next_obs)
-        self.not_done[:, i] = 1.0 - t(terminal)
+        self.obs[:, i] = row[:, :o]
+        self.act[:, i] = row[:, o:o + a]
+        self.rew[:, i] = row[:, o + a]
+        self.next_obs[:, i] = row[:, o + a + 1:2 * o + a + 1]
+        self.not_done[:, i] = row[:, -1]
         self.ptr = (self.ptr + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
