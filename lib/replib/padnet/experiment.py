@@ -63,14 +63,15 @@ def build(data: dict, cfg, kind: str, kappa: float | None, seed: int, device, *,
 @torch.no_grad()
 def accuracy(net, x, y, device, batch_size: int = 512) -> float:
     net.eval()
-    correct = sum(int((net(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]).sum())
+    x, y = x.to(device), y.to(device)
+    correct = sum((net(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum()    # stays on the device
                   for i in range(0, len(y), batch_size))
-    return correct / len(y)
+    return int(correct) / len(y)
 
 
 def train(net, data: dict, cfg, seed: int, device) -> dict:
     """Train in place; returns test accuracy, wall time and the per-epoch mean (lambda_d, lambda_s)."""
-    x, y = data["x_train"], data["y_train"]
+    x, y = data["x_train"].to(device), data["y_train"].to(device)   # the training set moves to the device once
     steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
@@ -82,10 +83,11 @@ def train(net, data: dict, cfg, seed: int, device) -> dict:
         perm = torch.randperm(len(y), generator=g)
         for step, idx in enumerate(perm.split(cfg.batch_size)):
             set_temperature(net, temperature(epoch + step / steps_per_epoch, cfg.anneal_frac * cfg.epochs, cfg.tau0))
+            idx = idx.to(device)
             xb, yb = x[idx], y[idx]
-            flip = torch.rand(len(idx), generator=g) < 0.5                          # horizontal flips
-            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb).to(device)
-            loss = F.cross_entropy(net(xb), yb.to(device), label_smoothing=cfg.label_smoothing)
+            flip = (torch.rand(len(idx), generator=g) < 0.5).to(device)             # horizontal flips
+            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+            loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
