@@ -48,7 +48,7 @@ import gc
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from replib import plotting, report, runtime, stats
+from replib import plotting, report, runtime
 from replib.assets import load_encoder, require
 from replib.lm.models import load_lm
 from replib.superfiltering import experiment
@@ -56,8 +56,10 @@ from replib.superfiltering.claims import (
     PAPER_OVERLAP,
     PAPER_RHO,
     PAPER_TIME_MIN,
+    chance_population,
     findings,
     headline_metrics,
+    overlap_band,
     time_ratios,
 )
 from replib.superfiltering.config import get_config, required_assets
@@ -199,12 +201,12 @@ pd.Series(ranks).to_frame("value")
 # %%
 budgets = sorted(set(cfg.rates) | {0.10})
 ov = experiment.overlap_frame(w["ifd_ppl"], strong["ifd_ppl"], budgets, threshold=cfg.threshold)
+pair_scores = pd.DataFrame({"weak": w["ifd_ppl"].to_numpy(dtype=float), "strong": strong["ifd_ppl"].to_numpy(dtype=float)})
 fig, ax = plotting.new_figure(width=5.6, height=3.8)
 ax.plot(ov.rate * 100, ov.overlap, "o-", color=plotting.COLORS["ours"], label=f"ours ({n_strong} samples)")
-bands = [stats.hypergeom_band(n_strong, int(r.n_strong), int(r.n_weak)) for r in ov.itertuples()]
-kmax = np.maximum(ov.n_weak, ov.n_strong).clip(lower=1).to_numpy()
+bands = [overlap_band(r, chance_population(pair_scores, cfg.threshold, n_strong)) for _, r in ov.iterrows()]
 ax.plot(ov.rate * 100, ov.random, "--", color=plotting.COLORS["random"], label="two random subsets (expected)")
-ax.fill_between(ov.rate * 100, np.array([b["lo"] for b in bands]) / kmax, np.array([b["hi"] for b in bands]) / kmax,
+ax.fill_between(ov.rate * 100, [b["lo"] / b["k"] for b in bands], [b["hi"] / b["k"] for b in bands],
                 color=plotting.COLORS["random"], alpha=0.2, lw=0, label="chance 95 % range")
 plotting.paper_marker(ax, [r * 100 for r in PAPER_OVERLAP], list(PAPER_OVERLAP.values()),
                       label="paper: GPT-2 vs LLaMA2-7B, Alpaca")
@@ -354,8 +356,7 @@ students.round(4)
 
 # %%
 results = dict(ranks=ranks, overlaps=ov,
-               pair_scores=pd.DataFrame({"weak": w["ifd_ppl"].to_numpy(dtype=float),
-                                         "strong": strong["ifd_ppl"].to_numpy(dtype=float)}),
+               pair_scores=pair_scores,
                timing=timing,
                diversity={"candidates": experiment.candidates_frame(dvar), "n_clusters": dvar["n_clusters"]},
                coverage=cover, students=students, heldout_examples=heldout_examples if cfg.sft_seeds < 2 else None)

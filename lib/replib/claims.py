@@ -229,6 +229,22 @@ def stamp(claims, profile: str) -> list[Claim]:
     return claims
 
 
+def results_document(slug: str, profile: str, cfg, results: dict) -> dict:
+    """What results.json holds: the paper, the profile, the config and the encoded raw results."""
+    from .runtime import notebook_name
+    from .store import encode_results, to_jsonable
+
+    return {"slug": slug, "notebook": notebook_name(slug), "profile": profile, "config": to_jsonable(cfg),
+            "results": encode_results(results)}
+
+
+def rebuild(slug: str, profile: str, cfg, results: dict) -> list[Claim]:
+    """The claims `report.save_claims` would store for these results: the same JSON round trip, in memory."""
+    import json
+
+    return claims_from_results(json.loads(json.dumps(results_document(slug, profile, cfg, results))))
+
+
 def claims_from_results(doc: dict) -> list[Claim]:
     """The claims of a results.json document, rebuilt by its paper's `make_claims(cfg, **results)`.
 

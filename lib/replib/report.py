@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from . import runtime, scorecard
-from .claims import KINDS, VERDICTS, Check, Claim, claims_from_results, stamp
-from .store import atomic_write, atomic_write_json, atomic_write_text, encode_results, to_jsonable
+from .claims import KINDS, VERDICTS, Check, Claim, claims_from_results, results_document, stamp
+from .store import atomic_write, atomic_write_json, atomic_write_text, to_jsonable
 
 __all__ = ["KINDS", "VERDICTS", "Check", "Claim", "atomic_write_json", "atomic_write_text", "build_report",
            "claims_table", "save_claims", "save_figure", "save_metrics", "to_jsonable", "write_claims"]
@@ -88,9 +88,7 @@ def save_claims(run, cfg, **results) -> list[Claim]:
     run's profile, for `claims_table`.
     """
     out = Path(run.out_dir)
-    doc = {"slug": run.slug, "notebook": runtime.notebook_name(run.slug), "profile": run.profile,
-           "config": to_jsonable(cfg), "results": encode_results(results)}
-    path = atomic_write_json(out / "results.json", doc)
+    path = atomic_write_json(out / "results.json", results_document(run.slug, run.profile, cfg, results))
     claims = claims_from_results(json.loads(path.read_text(encoding="utf-8")))
     write_claims(out, run.slug, run.profile, claims)
     return claims

@@ -34,15 +34,25 @@ class Paired:
     p_sign: float
     method: str
 
-    def check(self, what: str, op: str = ">", paper=None) -> Check:
-        """Check that the difference is `op` 0, decided by its interval."""
-        return Check(what, self.mean, op, 0.0, paper=paper, ci=(self.lo, self.hi))
+    def check(self, what: str, op: str = ">", paper=None, target: float = 0.0) -> Check:
+        """Check that the difference is `op` target (0 by default), decided by its interval."""
+        return Check(what, self.mean, op, target, paper=paper, ci=(self.lo, self.hi))
 
     def describe(self, unit: str = "") -> str:
         """"+0.11 [-1.2, +1.4] pts, 2 pairs (t), sign 1-1 (p = 1)"."""
         ci = "no interval" if self.lo is None or self.hi is None else f"[{self.lo:+.3g}, {self.hi:+.3g}]"
         return (f"{self.mean:+.3g} {ci}{' ' + unit if unit else ''}, {self.n} pair(s) ({self.method}), "
                 f"sign {self.wins}-{self.losses} (p = {self.p_sign:.2g})")
+
+
+def check(p: Paired | None, what: str, op: str = ">", paper=None, target: float = 0.0) -> Check:
+    """`p.check(...)`, or a not-measured Check when the profile produced no pair (p is None)."""
+    return Check(what, None, op, target, paper=paper) if p is None else p.check(what, op, paper, target)
+
+
+def describe(p: Paired | None, unit: str = "points") -> str:
+    """`p.describe(unit)`, or "not measured at this profile" when p is None."""
+    return "not measured at this profile" if p is None else p.describe(unit)
 
 
 def sign_test(diffs) -> tuple[int, int, int, float]:

@@ -1,15 +1,13 @@
 """ERC claims on synthetic results, through the results.json round trip the notebook uses."""
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from replib.claims import claims_from_results
+from replib.claims import rebuild
 from replib.erc.config import get_config
 from replib.erc.experiment import CURVE_COLUMNS, claim_results, per_seed, seed_td_var, summarise
 from replib.erc.tabular import run_tabular
-from replib.store import encode_results, to_jsonable
 
 TASKS = {"cartpole-swingup": 500.0, "pendulum-swingup": 0.0, "walker-stand": 300.0}   # pendulum never learns
 MEASURED = ("erc_return_ge_sac", "erc_q_bias_smaller", "erc_value_variance_lower")
@@ -42,9 +40,7 @@ def synthetic(effect: float, noise: float, seeds: int = 3, rng_seed: int = 0):
 
 
 def round_trip(cfg, results, profile="quick"):
-    doc = json.loads(json.dumps({"slug": "erc", "profile": profile, "config": to_jsonable(cfg),
-                                 "results": encode_results(results)}))
-    return {c.id: c for c in claims_from_results(doc)}
+    return {c.id: c for c in rebuild("erc", profile, cfg, results)}
 
 
 @pytest.fixture(scope="module")

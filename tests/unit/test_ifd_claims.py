@@ -4,14 +4,12 @@ Each measured claim comes out reproduced (a big effect, little noise), inconclus
 and not reproduced (a big effect the other way); the exact claims reproduced on the provided files'
 numbers and not reproduced when one is off; at profile smoke measured claims are never judged.
 """
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import replib.store
-from replib.claims import claims_from_results
+from replib.claims import rebuild
 from replib.ifd.config import get_config
 
 N_POOL, K, N_BASE, N_HELD = 500, 30, 160, 48
@@ -85,9 +83,7 @@ def _results(effect="good", release=RELEASE, judge_wins=507, seeds=(0,), example
 
 def _claims(results, profile="quick", cfg=None):
     cfg = cfg or get_config("quick")
-    doc = json.loads(json.dumps({"slug": "ifd", "profile": profile, "config": replib.store.to_jsonable(cfg),
-                                 "results": replib.store.encode_results(results)}))
-    return {c.id: c for c in claims_from_results(doc)}
+    return {c.id: c for c in rebuild("ifd", profile, cfg, results)}
 
 
 MEASURED = ("ifd_prefers_long_answers", "pre_experience_aligns", "matches_official_selection", "ifd_beats_random")

@@ -1,12 +1,10 @@
 """MEO claims: verdicts from synthetic per-run frames, through the results.json round trip the notebook uses."""
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from replib import store
-from replib.claims import claims_from_results
+from replib.claims import rebuild
 from replib.meo import claims as meo_claims
 from replib.meo.config import get_config
 
@@ -54,9 +52,7 @@ def timing_frame(meo_growth=0.0):
 
 def claims_of(results, profile="quick", **overrides):
     cfg = get_config("quick", **overrides)
-    doc = json.loads(json.dumps({"slug": "meo", "profile": profile, "config": store.to_jsonable(cfg),
-                                 "results": store.encode_results(results)}))
-    return {c.id: c for c in claims_from_results(doc)}
+    return {c.id: c for c in rebuild("meo", profile, cfg, results)}
 
 
 def results(glue=None, token=None, timing=None):

@@ -1,13 +1,11 @@
 """PAD-Net claims: verdicts from synthetic per-run frames, through the results.json round trip the notebook uses."""
-import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from replib import store
-from replib.claims import claims_from_results
+from replib.claims import rebuild
 from replib.padnet import claims as pad_claims
 from replib.padnet.config import get_config
 
@@ -76,9 +74,7 @@ def glue_frame(effect=0.0, noise=0.002, alt=0.0, seed=1):
 
 def claims_of(results, glue="default", profile="quick"):
     res = {"results": results, "glue": glue_frame() if isinstance(glue, str) else glue}
-    doc = json.loads(json.dumps({"slug": "padnet", "profile": profile, "config": store.to_jsonable(CFG),
-                                 "results": store.encode_results(res)}))
-    return {c.id: c for c in claims_from_results(doc)}
+    return {c.id: c for c in rebuild("padnet", profile, CFG, res)}
 
 
 def test_claim_ids_and_kinds():

@@ -439,19 +439,14 @@ def synthetic_curves(snip_steps, dense_steps=(20, 25, 30, 20, 25, 30)):
     ((200, 200, 200, 200, 200, 200), "not reproduced"),  # never reaches 95% of dense: censored at 45 steps
 ])
 def test_convergence_claim_follows_the_curves(snip_steps, verdict):
-    import json
-
-    from replib.claims import claims_from_results
+    from replib.claims import rebuild
     from replib.sparseadapter.claims import steps_to_target
     from replib.sparseadapter.config import get_config
-    from replib.store import encode_results, to_jsonable
     curves = synthetic_curves(snip_steps)
     if snip_steps[0] == 200:
         assert set(steps_to_target(curves)["snip"]) == {45}
     cfg = get_config("quick")
-    doc = json.loads(json.dumps({"slug": "sparseadapter", "profile": "quick", "config": to_jsonable(cfg),
-                                 "results": encode_results({**synthetic_frames(), "curves": curves})}))
-    claims = {c.id: c for c in claims_from_results(doc)}
+    claims = {c.id: c for c in rebuild("sparseadapter", "quick", cfg, {**synthetic_frames(), "curves": curves})}
     assert claims["converges_faster"].verdict == verdict
 
 

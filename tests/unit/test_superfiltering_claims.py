@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import replib.store
 from replib import report
-from replib.claims import claims_from_results
+from replib.claims import rebuild
 from replib.superfiltering import experiment as ex
 from replib.superfiltering.claims import findings, growth_interval, headline_metrics, overlap_excess, time_ratios
 from replib.superfiltering.config import get_config
@@ -95,10 +94,7 @@ def _results(effect="good", seeds=(0,), examples=True):
 
 def _claims(results, profile="quick", cfg=None):
     cfg = cfg or get_config("quick", arms=ARMS3)
-    doc = json.loads(json.dumps({"slug": "superfiltering", "profile": profile,
-                                 "config": replib.store.to_jsonable(cfg),
-                                 "results": replib.store.encode_results(results)}))
-    return {c.id: c for c in claims_from_results(doc)}
+    return {c.id: c for c in rebuild("superfiltering", profile, cfg, results)}
 
 
 MEASURED = ("rank_consistency", "overlap_grows_with_budget", "weak_ifd_beats_random", "perplexity_below_random",

@@ -20,6 +20,8 @@ import pandas as pd
 
 from .. import stats
 from ..claims import Check, Claim
+from ..stats import check as _check
+from ..stats import describe as _describe
 from .experiment import summarise
 from .flops import flops, token_att_flops
 
@@ -49,14 +51,6 @@ def _rows(frame: pd.DataFrame | None, mode: str, level: str, k: int) -> pd.DataF
 def paired_acc(a: pd.DataFrame, b: pd.DataFrame) -> stats.Paired | None:
     """(task, seed)-paired accuracy differences a - b in points; None when no pair exists."""
     return stats.paired_on(a, b, KEYS, "acc", scale=100)
-
-
-def _check(p: stats.Paired | None, what: str, paper=None) -> Check:
-    return p.check(what, ">", paper=paper) if p is not None else Check(what, None, ">", 0.0, paper=paper)
-
-
-def _describe(p: stats.Paired | None) -> str:
-    return "not measured at this profile" if p is None else p.describe("points")
 
 
 def flops_claims() -> list[Claim]:

@@ -113,11 +113,7 @@ def get_config(profile: str = "quick", **overrides) -> Config:
     return build_config(Config, PROFILES, profile, overrides)
 
 
-def encoder_asset(name: str) -> str:
-    """The asset an encoder setting loads: the random 'tiny' BERT uses MiniLM's tokenizer."""
-    return "minilm-l6" if name == "tiny" else name
-
-
 def required_assets(cfg: Config) -> tuple[str, ...]:
     """The models and datasets `cfg` loads (replib.assets names or hub ids), for ``replib.assets.require``."""
+    from ..nn.glue import encoder_asset
     return (encoder_asset(cfg.encoder), *(f"glue/{t}" for t in cfg.tasks))

@@ -18,6 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+TINY_TOKENIZER = "minilm-l6"
+"""The registered encoder whose tokenizer the random 'tiny' BERT (smoke) uses."""
+
+
+def encoder_asset(name: str) -> str:
+    """The replib.assets name (or hub id) that loading encoder `name` needs."""
+    return TINY_TOKENIZER if name == "tiny" else name
+
 
 def load_encoder(name: str):
     """(BertModel, tokenizer): 'tiny' random 2-layer BERT, 'minilm-l6' offline, else a hub id."""
@@ -28,7 +36,7 @@ def load_encoder(name: str):
     if name == "minilm-l6":
         return assets.load_encoder("minilm-l6")
     if name == "tiny":   # random 2-layer BERT with MiniLM's tokenizer: the smoke profile
-        tok = AutoTokenizer.from_pretrained(assets.encoder_path("minilm-l6"))
+        tok = AutoTokenizer.from_pretrained(assets.encoder_path(TINY_TOKENIZER))
         cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                          intermediate_size=256, max_position_embeddings=512)
         return BertModel(cfg), tok

@@ -21,6 +21,8 @@ import pandas as pd
 
 from .. import stats
 from ..claims import Check, Claim
+from ..stats import check as _check
+from ..stats import describe as _describe
 from .conv import param_count
 
 KAPPA_PRE = 0.3
@@ -41,14 +43,6 @@ def _rows(frame: pd.DataFrame, keys: list[str], **where) -> pd.DataFrame:
 def paired_acc(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> stats.Paired | None:
     """Accuracy differences a - b in points, paired on ``keys``; None when no pair exists."""
     return stats.paired_on(a, b, keys, "acc", scale=100)
-
-
-def _check(p: stats.Paired | None, what: str, paper=None) -> Check:
-    return p.check(what, ">", paper=paper) if p is not None else Check(what, None, ">", 0.0, paper=paper)
-
-
-def _describe(p: stats.Paired | None) -> str:
-    return "not measured at this profile" if p is None else p.describe("points")
 
 
 def count_gap(results: pd.DataFrame, num_kernels: int) -> tuple[float | None, int]:

@@ -128,12 +128,8 @@ def get_config(profile: str = "quick", **overrides) -> Config:
     return build_config(Config, PROFILES, profile, overrides)
 
 
-def encoder_asset(name: str) -> str:
-    """The asset an encoder setting loads: the random 'tiny' BERT uses MiniLM's tokenizer."""
-    return "minilm-l6" if name == "tiny" else name
-
-
 def required_assets(cfg: Config) -> tuple[str, ...]:
     """The models and datasets `cfg` loads (replib.assets names or hub ids), for ``replib.assets.require``."""
+    from ..nn.glue import encoder_asset
     glue = (encoder_asset(cfg.glue_encoder), f"glue/{cfg.glue_task}") if cfg.glue else ()
     return (*dict.fromkeys((*cfg.datasets, cfg.ablation_dataset)), *glue)

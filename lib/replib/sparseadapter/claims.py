@@ -19,6 +19,8 @@ import pandas as pd
 
 from .. import stats
 from ..claims import Check, Claim
+from ..stats import check as _check
+from ..stats import describe as _describe
 
 KEYS = ["task", "seed"]
 
@@ -35,16 +37,6 @@ def _rows(frame: pd.DataFrame | None, pruner: str, ratio: float, **eq) -> pd.Dat
 def paired_acc(a: pd.DataFrame, b: pd.DataFrame) -> stats.Paired | None:
     """(task, seed)-paired accuracy differences a - b in points; None when no pair exists."""
     return stats.paired_on(a, b, KEYS, "acc", scale=100)
-
-
-def _check(p: stats.Paired | None, what: str, op: str, target: float = 0.0) -> Check:
-    if p is None:
-        return Check(what, None, op, target)
-    return Check(what, p.mean, op, target, ci=(p.lo, p.hi))
-
-
-def _describe(p: stats.Paired | None) -> str:
-    return "not measured at this profile" if p is None else p.describe("points")
 
 
 def _setting(cfg) -> str:
@@ -138,7 +130,8 @@ def measured_claims(cfg, sweep, large, lora, curves=None) -> list[Claim]:
     return [
         Claim("match_dense_to_80", "Pruned at initialisation up to an 80% sparse ratio, SparseAdapter matches the "
               "dense adapter, even with random pruning", "abstract; Fig. 2 (GLUE)",
-              [_check(at80.get(p), f"{p} at 80% minus dense (points, paired)", ">", -1.0) for p in cfg.pruners]
+              [_check(at80.get(p), f"{p} at 80% minus dense (points, paired)", ">", target=-1.0)
+               for p in cfg.pruners]
               or [Check("pruners at 80% minus dense", None, ">", -1.0)],
               note=f"criterion: within 1 point of dense; synflow probe {cfg.synflow_probe!r}; "
                    + "; ".join(f"{p}: {_describe(v)}" for p, v in at80.items()) + control + f"; {setting}"),

@@ -146,5 +146,6 @@ def get_config(profile: str = "quick", **overrides) -> Config:
 
 def required_assets(cfg: Config) -> tuple[str, ...]:
     """The models and datasets `cfg` loads (replib.assets names or hub ids), for ``replib.assets.require``."""
-    encoder = "minilm-l6" if cfg.encoder == "tiny" else cfg.encoder   # 'tiny' uses MiniLM's tokenizer
-    return (encoder, *(f"glue/{t}" for t in cfg.tasks))
+    from ..nn.glue import encoder_asset
+
+    return (encoder_asset(cfg.encoder), *(f"glue/{t}" for t in cfg.tasks))

@@ -126,6 +126,13 @@ def growth_interval(pair_scores: pd.DataFrame | None, rates, threshold: float, n
     return float(point[1] - point[0]), float(lo), float(hi)
 
 
+def overlap_band(row, n: int) -> dict:
+    """Chance for one budget (a row of `experiment.overlap_frame`): the hypergeometric band of the shared
+    count of two random subsets of the row's sizes drawn from `n` samples, and `k` to turn counts into rates."""
+    k = max(int(row["n_weak"]), int(row["n_strong"]), 1)
+    return {**stats.hypergeom_band(int(n), int(row["n_strong"]), int(row["n_weak"])), "k": k}
+
+
 def _overlap_check(overlaps, rate: float, n: int | None, what: str, paper=None) -> tuple[Check, str]:
     """Overlap at `rate` against the hypergeometric band of two random subsets of the same sizes drawn from
     `n` samples (`chance_population`)."""
@@ -133,8 +140,8 @@ def _overlap_check(overlaps, rate: float, n: int | None, what: str, paper=None) 
     if row is None or not len(row):
         return Check(what, None, ">", 0.0, paper=paper), "not measured"
     r = row.iloc[0]
-    k = max(int(r["n_weak"]), int(r["n_strong"]), 1)
-    band = stats.hypergeom_band(int(n), int(r["n_strong"]), int(r["n_weak"]))
+    band = overlap_band(r, n)
+    k = band["k"]
     check = Check(what, _num(r["overlap"]), ">", band["expected"] / k, paper=paper,
                   band=(band["lo"] / k, band["hi"] / k))
     return check, f"{stats.describe_band(int(r['shared']), band, k)}"
