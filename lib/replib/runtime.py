@@ -145,6 +145,35 @@ def seed_everything(seed: int) -> None:
     # -----------------
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+"""Config ``precision`` values: 'auto' = bf16 on CUDA, fp32 elsewhere."""
+
+
+def resolve_precision(precision: str, device) -> str:
+    """'fp32' or 'bf16' for `precision` on `device` ('auto' -> 'bf16' on CUDA, 'fp32' on CPU)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if getattr(device, "type", str(device)).startswith("cuda") else "fp32"
+    return precision
+
+
+def autocast(device, precision: str = "auto"):
+    """The context every training and scoring path runs under: bf16 autocast on `device` for precision
+    'bf16' (or 'auto' on CUDA), else a no-op. fp32 on CUDA allows TF32 matmuls (set once, here)."""
+    import contextlib
+
+    import torch
+
+    dev = torch.device(device) if isinstance(device, str) else device
+    if resolve_precision(precision, dev) == "bf16":
+        return torch.autocast(dev.type, dtype=torch.bfloat16)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return contextlib.nullcontext()
+
+
 # ----------------------------------------------------------------------------- paths
 def repo_root() -> Path:
     """The workbook checkout: $REPLIB_ROOT, else the first parent of this file or of cwd with run_all.sh."""
