@@ -14,6 +14,7 @@ TEMPLATES = {
     ),
     "wiz": ("{instruction}\nInput:{input}\n\n### Response:", "{instruction}\n\n### Response:"),
     "none": ("{instruction}\n{input}\n", "{instruction}\n"),
+    "raw": ("{instruction}{input}", "{instruction}"),   # an already rendered prompt (a chat template's output)
 }
 
 
