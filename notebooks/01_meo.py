@@ -95,11 +95,9 @@ for model, color in zip(fl["model"].unique(), plotting.OKABE_ITO):   # one colou
         ax.plot(d.k, d.gflops, ls, marker=marker, color=color,
                 label=f"{model.replace('bert-', 'BERT-')} {mode.upper()}")
 plotting.paper_marker(ax, [4, 4], [72.0, 28.6], label="paper: BERT-base k=4")
-ax.set_xscale("log", base=2)
 ax.set(yscale="log", xlabel="selected experts k", ylabel="GFLOPs per sequence (128 tokens)",
        title="Forward cost: vanilla MoE grows with k, MEO stays flat")
-ax.set_xticks(list(cfg.flops_ks), [str(k) for k in cfg.flops_ks])
-ax.minorticks_off()
+plotting.log2_axis(ax, cfg.flops_ks)
 ax.legend(ncol=2, fontsize=8)
 report.save_figure(fig, "gflops_vs_k", run)
 fl.pivot_table(index=["model", "mode"], columns="k", values="gflops").round(1)
@@ -118,11 +116,9 @@ fig, ax = plotting.new_figure(width=6.2, height=4.0)
 for mode in ("moe", "meo"):
     d = tm[tm["mode"] == mode]
     ax.plot(d.k, d.us_per_token, marker="o", color=plotting.COLORS[mode], label=mode.upper())
-ax.set_xscale("log", base=2)
 ax.set(yscale="log", xlabel="selected experts k", ylabel="µs per token (FFN forward)",
        title=f"FFN {cfg.timing_dims[0]}→{cfg.timing_dims[1]}, {cfg.timing_experts} experts, on {run.device}")
-ax.set_xticks(list(cfg.timing_ks), [str(k) for k in cfg.timing_ks])
-ax.minorticks_off()
+plotting.log2_axis(ax, cfg.timing_ks)
 ax.legend()
 report.save_figure(fig, "time_vs_k", run)
 tm.pivot_table(index="mode", columns="k", values="us_per_token").round(2)
@@ -147,7 +143,7 @@ glue = experiment.glue_frame(cfg, ctx, run.device, seed=run.seed)
 summary = experiment.summarise(glue)
 tasks = list(cfg.tasks)
 fig, axes = plotting.new_figure(ncols=len(tasks), width=3.4 * len(tasks), height=3.4)
-for ax, task in zip(list(axes) if len(tasks) > 1 else [axes], tasks):
+for ax, task in zip(plotting.axes_list(axes), tasks):
     d = glue[glue.task == task]
     acc = d[d["mode"] == "meo"].pivot(index="seed", columns="k", values="acc") * 100   # rows: seeds
     plotting.mean_band(ax, acc.columns, acc.to_numpy(), label="MEO (mean ± std)", color=plotting.COLORS["meo"])
@@ -156,11 +152,9 @@ for ax, task in zip(list(axes) if len(tasks) > 1 else [axes], tasks):
     moe = d[(d["mode"] == "moe") & (d.seed == run.seed)]
     ax.plot(moe.k, moe.acc * 100, "x", ms=8, color=plotting.COLORS["moe"], label=f"vanilla MoE, seed {run.seed}")
     ax.axhline(d[d["mode"] == "dense"].acc.mean() * 100, color=plotting.COLORS["dense"], ls="--", label="dense")
-    ax.set_xscale("log", base=2)
     ax.set(title=task, xlabel="selected experts k", ylabel="dev accuracy (%)")
-    ax.set_xticks(list(cfg.ks), [str(k) for k in cfg.ks])
-    ax.minorticks_off()
-(list(axes) if len(tasks) > 1 else [axes])[0].legend()
+    plotting.log2_axis(ax, cfg.ks)
+plotting.axes_list(axes)[0].legend()
 fig.suptitle(f"{cfg.encoder} upcycled to {cfg.n_experts} experts, mean ± std over {cfg.seeds} seed(s)")
 report.save_figure(fig, "glue_acc_vs_k", run)
 gap = meo_moe_gap(glue)

@@ -96,7 +96,7 @@ summary.round(2)
 
 # %%
 fig, axes = plotting.new_figure(ncols=len(cfg.datasets), width=4.8 * len(cfg.datasets), height=3.6)
-for ax, ds in zip(np.atleast_1d(axes), cfg.datasets):
+for ax, ds in zip(plotting.axes_list(axes), cfg.datasets):
     d = summary[(summary.dataset == ds) & (summary.group == "sweep")].sort_values("kappa")
     pad = d[d.kind == "pad"]
     ax.errorbar(pad.kappa, pad.acc, yerr=pad["std"].fillna(0), marker="o", color=plotting.COLORS["method"],
@@ -111,7 +111,7 @@ for ax, ds in zip(np.atleast_1d(axes), cfg.datasets):
     twin.plot(d.kappa, d.params / static_params, color=plotting.GREY, ls="--", lw=1)
     twin.set_ylabel("kernel parameters / static", color=plotting.GREY)
     twin.grid(False)
-np.atleast_1d(axes)[0].legend(fontsize=8, loc="lower right")
+plotting.axes_list(axes)[0].legend(fontsize=8, loc="lower right")
 report.save_figure(fig, "accuracy_vs_ratio", run)
 {k: param_count(1, cfg.num_kernels, k) for k in (0.0, *cfg.kappas, 1.0)}
 

@@ -103,7 +103,7 @@ probe.pivot(index="probe", columns="sparse_ratio", values="pruned_share").round(
 sweep, curves = experiment.sweep_frame(cfg, ctx, run.device, seed=run.seed)   # curves: F3 below
 tasks = list(cfg.tasks)
 fig, axes = plotting.new_figure(ncols=len(tasks), width=3.6 * len(tasks), height=3.4)
-axes = list(axes) if len(tasks) > 1 else [axes]
+axes = plotting.axes_list(axes)
 for ax, task in zip(axes, tasks):
     d = sweep[sweep.task == task]
     dense = d[d.pruner == "dense"].set_index("seed").acc * 100
@@ -162,7 +162,7 @@ report.save_figure(fig, "large_sparse_and_lora", run)
 
 # %%
 fig, axes = plotting.new_figure(ncols=len(tasks), width=3.6 * len(tasks), height=3.2)
-axes = list(axes) if len(tasks) > 1 else [axes]
+axes = plotting.axes_list(axes)
 for ax, task in zip(axes, tasks):
     d = curves[curves.task == task]
     for name, color in (("dense", plotting.COLORS["dense"]), ("snip", plotting.OKABE_ITO[2])):

@@ -151,20 +151,13 @@ def by_method(df, task, column):
     return out
 
 
-def ci_band(ax, x, ys, label, color):
-    mean = ys.mean(0)
-    half = 1.96 * ys.std(0, ddof=1) / np.sqrt(len(ys)) if len(ys) > 1 else np.zeros_like(mean)
-    ax.plot(x, mean, color=color, label=label)
-    ax.fill_between(x, mean - half, mean + half, color=color, alpha=0.2, lw=0)
-
-
 def per_task_figure(df, column, ylabel, title, name):
     fig, axes = plotting.new_figure(ncols=len(cfg.tasks), width=4.2 * len(cfg.tasks), height=3.4)
-    for ax, task in zip(np.atleast_1d(axes), cfg.tasks):
+    for ax, task in zip(plotting.axes_list(axes), cfg.tasks):
         for m, (x, ys) in by_method(df, task, column).items():
-            ci_band(ax, x, ys, m.upper(), COLOR[m])
+            plotting.ci_band(ax, x, ys, m.upper(), COLOR[m])
         ax.set(xlabel="environment steps", ylabel=ylabel, title=task)
-    np.atleast_1d(axes)[0].legend()
+    plotting.axes_list(axes)[0].legend()
     fig.suptitle(title)
     report.save_figure(fig, name, run)
 

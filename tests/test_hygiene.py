@@ -17,6 +17,7 @@ NOTEBOOKS = notebook_paths()
 PARAMS = {"profile": ("str", "quick"), "device": ("str", "auto"), "seed": ("int", 0),
           "out_dir": ("str", ""), "overrides": ("dict", {})}
 SHARED = ("nn", "lm", "rl", "assets")
+COMMANDS = ("filter",)   # command layers over the papers (like scorecard.py): may import papers; none imports them
 
 
 def test_there_are_notebooks():
@@ -88,7 +89,11 @@ def test_paper_packages_do_not_import_each_other():
             bad = {m for m in _imports(py) if m in PAPERS and m != pkg.name}
             if pkg.name in SHARED:
                 bad = {m for m in _imports(py) if m in PAPERS}
+            if pkg.name in COMMANDS:
+                bad = set()
             assert not bad, f"{py.relative_to(ROOT)} imports paper package(s) {bad}"
+            cmd = {m for m in _imports(py) if m in COMMANDS and m != pkg.name}
+            assert not cmd, f"{py.relative_to(ROOT)} imports the command layer {cmd}: only the command line may"
 
 
 def _module_name(py) -> str:

@@ -139,3 +139,36 @@ def annotate_bars(ax, fmt: str = "{:.1f}", fontsize: float = 8.0) -> list:
         labels = ["" if not np.isfinite(v) else fmt.format(v) for v in values]
         texts += ax.bar_label(container, labels=labels, padding=2, fontsize=fontsize)
     return texts
+
+
+def log2_axis(ax, ticks, axis: str = "x") -> None:
+    """A log-2 axis ticked exactly at `ticks` (e.g. the k values of a sweep), labelled as plain numbers, and
+    ``ax.minorticks_off()`` (both axes): the k axes of the MoE figures."""
+    ticks = list(ticks)
+    if not ticks or any(not np.isfinite(t) or t <= 0 for t in ticks):
+        raise ValueError(f"log-2 axis ticks must be positive and finite, got {ticks}")
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    getattr(ax, f"set_{axis}scale")("log", base=2)
+    getattr(ax, f"set_{axis}ticks")(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+
+
+def ci_band(ax, x, ys, label: str, color: str | None = None, alpha: float = 0.2, z: float = 1.96, **line_kw):
+    """Mean over seeds as a line with a shaded normal-approximation 95% interval of the mean,
+    mean +- z std / sqrt(n) (sample std, ddof=1); `ys` is seeds x points. With one seed the band has zero
+    width (only the line shows). Returns the Line2D. (`mean_band` draws +-1 std instead.)"""
+    ys = np.atleast_2d(np.asarray(ys, dtype=float))
+    x = np.asarray(x)
+    if ys.shape[1] != x.shape[0]:
+        raise ValueError(f"ys must be seeds x points with {x.shape[0]} points, got shape {ys.shape}")
+    mean = ys.mean(0)
+    half = z * ys.std(0, ddof=1) / np.sqrt(len(ys)) if len(ys) > 1 else np.zeros_like(mean)
+    (line,) = ax.plot(x, mean, color=color, label=label, **line_kw)
+    ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=alpha, lw=0)
+    return line
+
+
+def axes_list(axes) -> list:
+    """The Axes of ``new_figure`` as a flat list, whether it returned one Axes or an array of them."""
+    return list(np.ravel(axes)) if isinstance(axes, np.ndarray) else [axes]

@@ -149,26 +149,38 @@ PRECISIONS = ("auto", "fp32", "bf16")
 """Config ``precision`` values: 'auto' = bf16 on CUDA, fp32 elsewhere."""
 
 
-def resolve_precision(precision: str, device) -> str:
-    """'fp32' or 'bf16' for `precision` on `device` ('auto' -> 'bf16' on CUDA, 'fp32' on CPU)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+def _device_type(device) -> str:
+    """'cuda', 'cpu', ... of a torch.device, a device string ('cuda:1') or None (= cpu)."""
+    if device is None:
+        return "cpu"
+    return getattr(device, "type", None) or str(device).split(":")[0]
+
+
+def resolve_precision(precision: str, device=None, *, field: str = "precision") -> str:
+    """'fp32' or 'bf16' for `precision` on `device` ('auto' -> 'bf16' on CUDA, 'fp32' elsewhere).
+
+    An unknown value raises ValueError naming `field`, the value and the valid choices (configs call
+    this from ``validate`` with device None, which checks the value only).
+    """
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"{field}={precision!r}: unknown precision; valid: {', '.join(PRECISIONS)}")
     if precision == "auto":
-        return "bf16" if getattr(device, "type", str(device)).startswith("cuda") else "fp32"
+        return "bf16" if _device_type(device) == "cuda" else "fp32"
     return precision
 
 
 def autocast(device, precision: str = "auto"):
     """The context every training and scoring path runs under: bf16 autocast on `device` for precision
-    'bf16' (or 'auto' on CUDA), else a no-op. fp32 on CUDA allows TF32 matmuls (set once, here)."""
+    'bf16' (or 'auto' on CUDA), else a no-op (so CPU 'auto' computes exactly what no context computes).
+    fp32 on CUDA allows TF32 matmuls (set once, here). Re-entrant: a fresh context per call."""
     import contextlib
 
     import torch
 
-    dev = torch.device(device) if isinstance(device, str) else device
-    if resolve_precision(precision, dev) == "bf16":
-        return torch.autocast(dev.type, dtype=torch.bfloat16)
-    if dev.type == "cuda":
+    kind = _device_type(device)
+    if resolve_precision(precision, kind) == "bf16":
+        return torch.autocast(kind, dtype=torch.bfloat16)
+    if kind == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     return contextlib.nullcontext()

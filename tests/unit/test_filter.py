@@ -73,7 +73,8 @@ def test_sharegpt_gives_one_unit_per_assistant_turn_with_its_history(files):
 def test_field_mapping(tmp_path):
     p = tmp_path / "q.jsonl"
     p.write_text(json.dumps({"q": "Say hi", "a": "hi"}) + "\n")
-    with pytest.raises(io.InputError, match=r"missing field\(s\) \['instruction', 'output'\]; the row has \['a', 'q'\]"):
+    msg = r"missing field\(s\) \['instruction', 'output'\]; the row has \['a', 'q'\]"
+    with pytest.raises(io.InputError, match=msg):
         io.load_units(str(p))
     _, units, _, _ = io.load_units(str(p), "instruction=q,output=a")
     assert (units[0].instruction, units[0].output) == ("Say hi", "hi")

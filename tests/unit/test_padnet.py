@@ -191,14 +191,14 @@ def test_loss_goes_down_and_temperature_is_set():
 def moe_reference(layer, x, g, idx):
     """Token by token: y_t = sum over its top-k experts of G (W_i^eff x_t + b_i)."""
     w = layer.expert_weights()
-    return torch.stack([sum(g[t, j] * (w[idx[t, j]] @ x[t] + layer.bias[idx[t, j]]) for j in range(layer.k))
+    return torch.stack([sum(g[t, j] * (w[idx[t, j]] @ x[t] + layer.bias[idx[t, j]]) for j in range(layer.top_k))
                         for t in range(len(x))])
 
 
 def test_moe_dispatch_equals_per_token_loop_and_upcycling():
     from replib.padnet import PadMoELinear
     torch.manual_seed(6)
-    layer = PadMoELinear(6, 5, n_experts=4, k=2)
+    layer = PadMoELinear(6, 5, n_experts=4, top_k=2)
     with torch.no_grad():
         layer.w_gate.normal_()
         layer.mask.copy_((torch.rand_like(layer.mask) < 0.5).float())
@@ -219,12 +219,12 @@ def test_moe_dispatch_equals_per_token_loop_and_upcycling():
 def test_moe_mask_limits():
     from replib.padnet import PadMoELinear
     torch.manual_seed(7)
-    layer = PadMoELinear(4, 3, n_experts=3, k=1)
+    layer = PadMoELinear(4, 3, n_experts=3, top_k=1)
     torch.testing.assert_close(layer.expert_weights(), layer.weight)      # M = 1, lambda = 1: plain experts
     layer.mask.zero_()
     w = layer.expert_weights()
     assert torch.equal(w[0], w[1]) and torch.equal(w[1], w[2])           # M = 0: all share W_s
-    released = PadMoELinear(4, 3, n_experts=3, k=1, variant="released")
+    released = PadMoELinear(4, 3, n_experts=3, top_k=1, variant="released")
     released.mask.zero_()
     torch.testing.assert_close(released.expert_weights(), released.weight + released.static_weight)
     layer.mask[0, :2] = 1.0

@@ -88,3 +88,39 @@ def test_paper_marker_is_hollow_and_annotate_bars_labels_values():
     ax.bar(["a", "b", "c"], [1.234, float("nan"), 3.0])
     texts = plotting.annotate_bars(ax, fmt="{:.2f}")
     assert [t.get_text() for t in texts] == ["1.23", "", "3.00"]
+
+
+def test_log2_axis_ticks_at_the_given_values():
+    fig, ax = plotting.new_figure()
+    ax.plot([1, 2, 4, 32], [1, 2, 3, 4])
+    plotting.log2_axis(ax, (1, 4, 32))
+    assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
+    assert list(ax.get_xticks()) == [1, 4, 32] and [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "32"]
+    assert len(ax.xaxis.get_minorticklocs()) == 0
+    for bad in ((), (0, 2), (-1,)):
+        with pytest.raises(ValueError, match="positive"):
+            plotting.log2_axis(ax, bad)
+
+
+def test_ci_band_is_the_normal_95_interval_of_the_mean():
+    fig, ax = plotting.new_figure()
+    ys = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 5.0], [2.0, 2.0, 4.0]])
+    line = plotting.ci_band(ax, [0, 1, 2], ys, label="erc", color="#123456")
+    np.testing.assert_allclose(line.get_ydata(), ys.mean(0))
+    (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    verts = band.get_paths()[0].vertices
+    half = 1.96 * ys.std(0, ddof=1) / np.sqrt(3)
+    np.testing.assert_allclose(verts[:, 1].max(), (ys.mean(0) + half).max())
+    np.testing.assert_allclose(verts[:, 1].min(), (ys.mean(0) - half).min())
+    one = plotting.ci_band(ax, [0, 1, 2], ys[:1], label="one seed")            # zero-width band, line only
+    np.testing.assert_allclose(one.get_ydata(), ys[0])
+    with pytest.raises(ValueError, match="seeds x points"):
+        plotting.ci_band(ax, [0, 1], ys, label="bad")
+
+
+def test_axes_list_flattens_one_or_many():
+    _, one = plotting.new_figure()
+    _, row = plotting.new_figure(ncols=3)
+    _, grid = plotting.new_figure(ncols=2, nrows=2)
+    assert plotting.axes_list(one) == [one]
+    assert plotting.axes_list(row) == list(row) and len(plotting.axes_list(grid)) == 4

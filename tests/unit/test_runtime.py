@@ -113,3 +113,46 @@ def test_runner_validates_only():
     assert "meo" in notebooks(root)
     with pytest.raises(SystemExit, match="unknown paper"):
         notebooks(root, ["bert"])
+
+
+# ----------------------------------------------------------------------------- precision
+def test_resolve_precision_values_and_errors():
+    assert runtime.PRECISIONS == ("auto", "fp32", "bf16")
+    assert runtime.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert runtime.resolve_precision("auto", None) == "fp32"
+    for cuda in (torch.device("cuda"), torch.device("cuda:1"), "cuda", "cuda:0"):
+        assert runtime.resolve_precision("auto", cuda) == "bf16"          # no GPU needed to resolve
+    for device in ("cpu", "cuda", None):
+        assert runtime.resolve_precision("fp32", device) == "fp32"
+        assert runtime.resolve_precision("bf16", device) == "bf16"
+    for bad in ("fp16", "BF16", "", None, 16):
+        with pytest.raises(ValueError, match=r"precision=.*valid: auto, fp32, bf16"):
+            runtime.resolve_precision(bad, "cpu")
+    with pytest.raises(ValueError, match=r"^glue_precision='half'"):
+        runtime.resolve_precision("half", field="glue_precision")
+
+
+def test_autocast_context():
+    """bf16 -> torch.autocast on the device type; fp32 and CPU 'auto' -> no autocast at all."""
+    lin = torch.nn.Linear(4, 3)
+    x = torch.randn(2, 4)
+    with runtime.autocast("cpu", "bf16"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert lin(x).dtype == torch.bfloat16
+    for precision in ("fp32", "auto"):
+        with runtime.autocast(torch.device("cpu"), precision):
+            assert not torch.is_autocast_enabled("cpu")
+            assert torch.equal(lin(x), lin(x)) and lin(x).dtype == torch.float32
+    with runtime.autocast("cpu", "bf16"), runtime.autocast("cpu", "bf16"):   # nests like torch.autocast
+        assert lin(x).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="valid: auto, fp32, bf16"):
+        runtime.autocast("cpu", "fp16")
+
+
+@pytest.mark.parametrize("slug", ["meo", "padnet", "sparseadapter", "ifd", "superfiltering", "erc"])
+def test_every_paper_config_has_a_validated_precision(slug):
+    config = importlib.import_module(f"replib.{slug}.config")
+    assert config.get_config("smoke").precision == "auto"
+    assert config.get_config("smoke", precision="bf16").precision == "bf16"
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        config.get_config("smoke", precision="fp16")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..rl.envs import task_names
-from ..runtime import build_config
+from ..runtime import build_config, resolve_precision
 
 FORMS = ("code", "signed", "rebuttal")
 
@@ -70,7 +70,13 @@ class Config:
     threads: int = 0
     """torch CPU threads (0 = leave torch's default)."""
 
+    precision: str = "auto"
+    """precision of the SAC networks' forwards (updates and acting; replib.runtime.autocast): 'auto' = bf16
+    autocast on CUDA, fp32 on CPU (every committed figure is fp32), 'fp32' or 'bf16'. Losses, TD errors and
+    the regulariser are computed in fp32."""
+
     def validate(self) -> None:
+        resolve_precision(self.precision)
         valid = task_names()
         bad = [t for t in self.tasks if t not in valid]
         if bad:

@@ -41,7 +41,7 @@ def train_task(task: str, cfg, seeds: list[int], device, progress: bool = True) 
                          eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes, log_every=cfg.log_every,
                          regularizer=ensemble_regularizer(betas, cfg.erc_form, cfg.erc_clip),
                          action_repeat=cfg.action_repeat, device=device, progress=progress,
-                         desc=f"{task} ({len(run_seeds)} runs)")
+                         desc=f"{task} ({len(run_seeds)} runs)", precision=cfg.precision)
     ev, tr = out["eval"], out["train"]
     steps = ev["step"] * cfg.action_repeat                                   # environment steps
     curves = pd.DataFrame([

@@ -1,7 +1,7 @@
 """Command line of ``replib.filter``; see README "Score and filter your own data".
 
-    python -m replib.filter score --method ifd --model smollm2-135m-instruct --input data.json --output scores.parquet
-    python -m replib.filter select --scores scores.parquet --input data.json --rule cherry --rate 0.05 --output subset.json
+    python -m replib.filter score --method ifd --model smollm2-135m-instruct --input data.json --output s.parquet
+    python -m replib.filter select --scores s.parquet --input data.json --rule cherry --rate 0.05 --output sub.json
     accelerate launch --num_processes 4 -m replib.filter score ...     # rows sharded across processes
 
 Inputs are read and checked before any model loads; errors exit with status 2 and one line saying what is wrong.
@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score every sample (or conversation turn) of a file")
     s.add_argument("--method", required=True, help=f"{' | '.join(METHODS)} | grader")
     s.add_argument("--model", required=True, help="registry short name, local folder or hub id (online)")
-    s.add_argument("--input", required=True, help=".json / .jsonl / .parquet (Alpaca or messages/ShareGPT) or hf:NAME[:split]")
+    s.add_argument("--input", required=True,
+                   help=".json / .jsonl / .parquet (Alpaca or messages/ShareGPT) or hf:NAME[:split]")
     s.add_argument("--output", required=True, help="scores file: .parquet, .jsonl, .json or .csv")
     s.add_argument("--fields", default=None, help="map other column names, e.g. instruction=q,input=ctx,output=a")
     s.add_argument("--template", default=None, help=f"{' | '.join(TEMPLATES)}; default: the method's official one")

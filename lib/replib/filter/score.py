@@ -153,7 +153,7 @@ def score_units(units: list[Unit], *, method: str, model: str, template: str | N
         samples = [sample_of(units[i], template, tok) for i in idx]
         table = score_ifd(lm, tok, samples, style=style, max_length=max_length,
                           template="raw" if template == "chat" else template, batch_size=batch_size,
-                          device=dev, autocast=prec == "bf16", progress=False)
+                          device=dev, precision=prec, progress=False)
         table.insert(0, "key", [keys[i] for i in idx])
         if cache:
             cache.add(table)

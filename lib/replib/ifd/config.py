@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime import build_config
+from ..runtime import build_config, resolve_precision
 
 POOLS = ("alpaca-random-9k", "alpaca")   # offline uniform 9k of Alpaca-52k; the hub's 52k (full, online)
 
@@ -67,7 +67,13 @@ class Config:
     sft_seeds: int = 1
     """student seeds per subset (seed .. seed + sft_seeds - 1)."""
 
+    precision: str = "auto"
+    """precision of IFD scoring and of student / pre-experience fine-tuning (replib.runtime.autocast; part of the
+    IFD cache key): 'auto' = bf16 autocast on CUDA, fp32 on CPU (every committed figure is fp32; the official
+    scorers run fp32), 'fp32' or 'bf16'."""
+
     def validate(self) -> None:
+        resolve_precision(self.precision)
         if self.data not in POOLS:
             raise ValueError(f"data={self.data!r}: valid pools are {POOLS}")
         if self.n_pool is not None and self.n_pool < 8:

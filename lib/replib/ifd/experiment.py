@@ -53,11 +53,11 @@ def pool_frame(samples, in_release) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- pre-experience
 def prompt_features(model, tokenizer, samples, *, template: str = "alpaca", max_length: int = 512,
-                    progress=True):
+                    progress=True, precision: str = "auto"):
     """(prompt perplexity, prompt embedding) per sample: one forward of T(prompt)[:M], the perplexity of
     the model's own shifted loss, the embedding = mean of the last hidden layer over all prompt tokens."""
     ids = [x[:max_length] for x in tokenizer([format_prompt(s, template) for s in samples])["input_ids"]]
-    out = token_nll(model, ids, np.ones(len(ids), dtype=np.int64), mean_hidden=True,
+    out = token_nll(model, ids, np.ones(len(ids), dtype=np.int64), mean_hidden=True, precision=precision,
                     progress="prompt embeddings" if progress is True else progress)
     return np.exp(out.mean), out.hidden_mean
 
@@ -75,7 +75,7 @@ def pre_experience(cfg, model, tokenizer, pool, *, seed: int = 0, progress=True)
     training settings, so a changed setting never reuses stale scores.
     """
     ppl, emb = prompt_features(model, tokenizer, pool, template=cfg.template, max_length=cfg.max_length,
-                               progress=progress)
+                               progress=progress, precision=cfg.precision)
     idx = pre_experience_set(ppl, emb, cfg, seed=seed)
     recipe = {"base": cfg.model, "samples": [sample_key(pool[i]) for i in idx], "lr": cfg.pre_lr,
               "epochs": cfg.pre_epochs, "batch": cfg.pre_batch, "template": cfg.template, "seed": seed,
@@ -84,14 +84,15 @@ def pre_experience(cfg, model, tokenizer, pool, *, seed: int = 0, progress=True)
     pre = copy.deepcopy(model)
     losses = finetune(pre, tokenizer, [pool[i] for i in idx], template=cfg.template, epochs=cfg.pre_epochs,
                       lr=cfg.pre_lr, batch_size=cfg.pre_batch, max_length=cfg.max_length, seed=seed,
-                      progress="pre-experience" if progress else False)
+                      progress="pre-experience" if progress else False, precision=cfg.precision)
     return {"model": pre, "idx": idx, "ppl": ppl, "emb": emb, "losses": losses, "tag": tag}
 
 
 def score(cfg, tag: str, model, tokenizer, samples, *, template: str | None = None):
     """Cherry-style IFD table of `samples` under the weights named `tag` (disk-cached)."""
     return cached_score_ifd(tag, lambda: (model, tokenizer), samples, style="cherry", max_length=cfg.max_length,
-                            template=template or cfg.template)
+                            template=template or cfg.template, precision=cfg.precision,
+                            device=next(model.parameters()).device)
 
 
 def share_above_one(table: pd.DataFrame) -> float:
@@ -150,4 +151,5 @@ def student_runs(cfg, loader, pool, heldout, subsets: dict, *, seed: int = 0, de
     With ``per_example`` also the per-held-out-example rows (see `compare_students`)."""
     return compare_students(loader, pool, heldout, lambda s: subsets, range(seed, seed + cfg.sft_seeds),
                             device=device, per_example=per_example, template=cfg.template, epochs=cfg.sft_epochs,
-                            lr=cfg.sft_lr, batch_size=cfg.sft_batch, max_length=cfg.sft_max_length)
+                            lr=cfg.sft_lr, batch_size=cfg.sft_batch, max_length=cfg.sft_max_length,
+                            precision=cfg.precision)

@@ -5,6 +5,9 @@ table as :func:`replib.lm.ifd.score_ifd`, scoring only the samples the cache has
 settings, so a smoke run warms the quick run, the IFD and Superfiltering notebooks share work and a
 rerun costs nothing. The model is loaded (``loader()``) only when something is missing.
 
+The settings are the model tag, style, max_length, template, the device type the scores were computed
+on and the resolved precision ('fp32' / 'bf16'): a bf16 or GPU score never answers an fp32 CPU request.
+
 Layout: ``cache_dir()/ifd_scores/<settings hash>.parquet`` (one row per sample key) beside a
 ``.json`` with the settings in clear. Files are written to a temporary name and renamed.
 """
@@ -32,6 +35,15 @@ def sample_key(sample: dict) -> str:
 
 def settings_key(settings: dict) -> str:
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def score_settings(model_tag: str, *, style: str, max_length: int, template: str | None, precision: str,
+                   device) -> dict:
+    """What a cached score depends on: the weights, the scorer settings, the device type and the precision
+    resolved on it (``runtime.resolve_precision``: 'auto' is stored as the 'fp32' or 'bf16' it means)."""
+    kind = getattr(device, "type", None) or str(device).split(":")[0]
+    return {"model": model_tag, "style": style, "max_length": max_length, "template": template, "device": kind,
+            "precision": runtime.resolve_precision(precision, kind), "version": VERSION}
 
 
 def _path(settings: dict) -> Path:
@@ -69,21 +81,25 @@ def _read(path: Path):
 
 def cached_score_ifd(model_tag: str, loader, samples, *, style: str = "cherry", max_length: int = 512,
                      template: str | None = None, precision: str = "fp32", use_cache: bool = True,
-                     **score_kwargs):
+                     device=None, **score_kwargs):
     """:func:`score_ifd` through the disk cache.
 
     `model_tag` names the weights exactly (e.g. ``"smollm2-135m-instruct"``, or a tag that includes the
     hash of a fine-tuning configuration); `loader()` returns ``(model, tokenizer)`` and is called only
-    when samples are missing. `precision` ('fp32' or 'bf16') is part of the key and picks autocast.
+    when samples are missing. `device` is where the model is (default: where ``runtime.pick_device('auto')``
+    puts it, i.e. CUDA when available); its type and `precision` ('fp32', 'bf16' or 'auto', resolved on
+    `device` by ``runtime.resolve_precision``; it picks the autocast) are part of the key. A loaded model
+    on another device type than `device` raises ValueError (its scores would be filed under the wrong key).
     ``table.attrs``: ``scored`` (how many were computed now) and ``seconds`` (their scoring time).
     """
     import pandas as pd
+    import torch
 
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    device = torch.device(device) if device is not None else runtime.pick_device("auto")
+    settings = score_settings(model_tag, style=style, max_length=max_length, template=template,
+                              precision=precision, device=device)
+    resolved = settings["precision"]
     samples = list(samples)
-    settings = {"model": model_tag, "style": style, "max_length": max_length, "template": template,
-                "precision": precision, "version": VERSION}
     keys = [sample_key(s) for s in samples]
     path = _path(settings)
     have = _read(path) if use_cache else None
@@ -92,8 +108,12 @@ def cached_score_ifd(model_tag: str, loader, samples, *, style: str = "cherry", 
     seconds = 0.0
     if todo:
         model, tokenizer = loader()
+        where = next(model.parameters()).device
+        if where.type != device.type:
+            raise ValueError(f"cached_score_ifd: the model is on {where} but device={device}; pass the model's "
+                             f"device (device={str(where)!r}) so that its scores are filed under it")
         new = score_ifd(model, tokenizer, [samples[i] for i in todo], style=style, max_length=max_length,
-                        template=template, autocast=precision == "bf16", **score_kwargs)
+                        template=template, precision=resolved, device=device, **score_kwargs)
         seconds = new.attrs["seconds"]
         new.insert(0, "key", [keys[i] for i in todo])
         have = new if have is None else pd.concat([have, new], ignore_index=True)

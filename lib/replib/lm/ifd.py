@@ -123,11 +123,13 @@ def build_records(tokenizer, samples, *, style: str = "cherry", max_length: int 
 
 def score_ifd(model, tokenizer, samples, *, style: str = "cherry", max_length: int = 512,
               template: str | None = None, batch_size: int | None = None, token_budget: int | None = None,
-              device=None, autocast: bool | None = None, progress: bool | str = True):
+              device=None, autocast: bool | None = None, progress: bool | str = True,
+              precision: str | None = None):
     """IFD table (pandas DataFrame, one row per sample, columns ``COLUMNS``) of `samples` under `model`.
 
     Both passes of every sample go through one length-sorted, batched :func:`replib.lm.nll.token_nll`
-    call. ``device`` defaults to the model's; ``autocast`` (default: on for CUDA) runs bf16 forwards.
+    call. ``device`` defaults to the model's; ``precision`` ('auto' by default: bf16 autocast on CUDA,
+    fp32 elsewhere; or the older ``autocast=True/False``) is the forwards' ``runtime.autocast``.
     The attribute ``table.attrs["seconds"]`` holds the wall time of tokenising plus scoring.
     """
     import pandas as pd
@@ -137,7 +139,7 @@ def score_ifd(model, tokenizer, samples, *, style: str = "cherry", max_length: i
     n = len(rec.skip)
     out = token_nll(model, rec.cond_ids + rec.dir_ids, np.concatenate([rec.cond_start, rec.dir_start]),
                     device=device, batch_size=batch_size, token_budget=token_budget, autocast=autocast,
-                    progress=progress if progress is not True else f"IFD ({style})")
+                    precision=precision, progress=progress if progress is not True else f"IFD ({style})")
     mean = out.mean
     loss_c, loss_d = mean[:n], mean[n:]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

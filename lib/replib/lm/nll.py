@@ -17,7 +17,7 @@ per-sequence computation up to float rounding (tested against a literal one-at-a
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,13 +83,13 @@ def batch_nll(model, ids: list, starts, device, *, chunk: int = 2048, mean_hidde
     import torch
     import torch.nn.functional as F
 
-    lengths = torch.tensor([len(x) for x in ids])
+    lengths = torch.as_tensor(np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)))
     T = int(lengths.max())
-    x = torch.zeros(len(ids), T, dtype=torch.long)
-    for b, seq in enumerate(ids):
-        x[b, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
     pos = torch.arange(T)
     mask = pos[None] < lengths[:, None]
+    x = torch.zeros(len(ids), T, dtype=torch.long)
+    x[mask] = torch.as_tensor(np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64,
+                                          count=int(lengths.sum())))   # one scatter, row-major = sequence order
     scored = mask & (pos[None] >= torch.as_tensor(starts).clamp(min=1)[:, None])
     x, mask, scored = x.to(device), mask.to(device), scored.to(device)
     h = model.base_model(input_ids=x, attention_mask=mask.long()).last_hidden_state
@@ -106,17 +106,33 @@ def batch_nll(model, ids: list, starts, device, *, chunk: int = 2048, mean_hidde
     return nll, seq, hidden
 
 
+def precision_of(precision: str | None, autocast: bool | None) -> str:
+    """The ``runtime`` precision of a scorer call: `precision` when given, else the older ``autocast``
+    keyword (True = 'bf16', False = 'fp32'), else 'auto' (bf16 on CUDA, fp32 elsewhere)."""
+    from .. import runtime
+
+    if precision is not None:
+        runtime.resolve_precision(precision)             # checks the value; 'auto' is resolved on the device later
+        return precision
+    if autocast is not None:
+        return "bf16" if autocast else "fp32"
+    return "auto"
+
+
 def token_nll(model, ids: list, starts, *, device=None, batch_size: int | None = None,
               token_budget: int | None = None, mean_hidden: bool = False, autocast: bool | None = None,
-              progress: bool | str = True, chunk: int = 2048) -> NLL:
+              progress: bool | str = True, chunk: int = 2048, precision: str | None = None) -> NLL:
     """Sum and count of next-token NLL over positions ``starts[i] .. len(ids[i]) - 1`` of every sequence.
 
     ``starts`` below 1 are treated as 1 (position 0 has no context, as in Hugging Face's shifted loss).
-    ``autocast`` (default: on for CUDA) runs the forward in bfloat16; the cross-entropy is always float32.
-    Empty sequences get count 0. ``progress``: a tqdm bar (a string sets its description).
+    The forward runs under ``runtime.autocast(device, precision)`` ('auto', the default, is bf16 on CUDA
+    and fp32 elsewhere; the older ``autocast=True/False`` means 'bf16' / 'fp32'); the cross-entropy is
+    always float32. Empty sequences get count 0. ``progress``: a tqdm bar (a string sets its description).
     """
     import torch
     from tqdm.auto import tqdm
+
+    from .. import runtime
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     bs, budget = default_batching(device)
@@ -129,8 +145,7 @@ def token_nll(model, ids: list, starts, *, device=None, batch_size: int | None =
     hidden = None
     keep = [i for i in range(n) if len(ids[i]) > 0]
     lengths = np.array([len(ids[i]) for i in keep], dtype=np.int64)
-    use_amp = device.type == "cuda" if autocast is None else autocast
-    amp = torch.autocast(device.type, dtype=torch.bfloat16) if use_amp else nullcontext()
+    amp = runtime.autocast(device, precision_of(precision, autocast))
     bar = tqdm(total=int(lengths.sum()), unit="tok", unit_scale=True, disable=progress is False,
                desc=progress if isinstance(progress, str) else "scoring", leave=False)
     was_training = model.training

@@ -36,13 +36,18 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int = 1, lr: float = 2e-5,
              batch_size: int = 8, max_length: int = 512, warmup_ratio: float = 0.03,
-             weight_decay: float = 0.0, seed: int = 0, device=None, progress: bool | str = True) -> list[float]:
+             weight_decay: float = 0.0, seed: int = 0, device=None, progress: bool | str = True,
+             precision: str = "auto") -> list[float]:
     """Fine-tune `model` in place on `samples`; returns the training loss of every step.
 
     Batches are drawn in a seeded random order each epoch and right-padded to their longest member.
+    The forward and the loss run under ``runtime.autocast(device, precision)`` ('auto': bf16 on CUDA,
+    fp32 elsewhere), the backward, clipping and AdamW outside it (parameters stay in their dtype).
     """
     import torch
     from tqdm.auto import tqdm
+
+    from .. import runtime
 
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
@@ -51,6 +56,7 @@ def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int
     if not keep:
         raise ValueError("no training example has a target token inside max_length")
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    runtime.resolve_precision(precision, device)
     rng = np.random.default_rng(seed)
     per_epoch = math.ceil(len(keep) / batch_size)
     total = per_epoch * epochs
@@ -59,7 +65,6 @@ def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999),
                             fused=device.type in ("cpu", "cuda"))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, warmup))
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()
     losses = []
     bar = tqdm(total=total, desc=progress if isinstance(progress, str) else "fine-tune", leave=False,
@@ -69,9 +74,9 @@ def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int
             order = rng.permutation(keep)
             for b in range(0, len(order), batch_size):
                 idx = order[b:b + batch_size]
-                with amp:
+                with runtime.autocast(device, precision):
                     nll, _, _ = batch_nll(model, [ids[i] for i in idx], starts[idx], device)
-                loss = nll.mean()
+                    loss = nll.mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -88,13 +93,14 @@ def finetune(model, tokenizer, samples, *, template: str = "alpaca", epochs: int
 
 
 def answer_loss(model, tokenizer, samples, *, template: str = "alpaca", max_length: int = 512,
-                device=None, progress: bool | str = False) -> dict:
+                device=None, progress: bool | str = False, precision: str = "auto") -> dict:
     """Held-out NLL of the reference answers (+ EOS) given the prompts: per-sample means and the
     token-weighted mean over the set (``mean``), in nats per token; ``per_sample_nll`` /
     ``per_sample_tokens`` are each sample's summed NLL and scored-token count (``mean`` = their ratio
-    of sums), for example-paired comparisons of models on the same held-out set."""
+    of sums), for example-paired comparisons of models on the same held-out set. Forwards run under
+    ``runtime.autocast(device, precision)``."""
     ids, starts = sft_sequences(tokenizer, samples, template=template, max_length=max_length)
-    out = token_nll(model, ids, starts, device=device, progress=progress)
+    out = token_nll(model, ids, starts, device=device, progress=progress, precision=precision)
     return {"per_sample": out.mean, "mean": float(out.total.sum() / max(1, out.count.sum())),
             "tokens": int(out.count.sum()), "per_sample_nll": out.total, "per_sample_tokens": out.count}
 
@@ -117,7 +123,7 @@ def train_and_eval(loader, train, heldout, *, seed: int = 0, device=None, eval_k
         model.to(device)
     losses = finetune(model, tok, train, seed=seed, device=device, **train_kwargs)
     kw = {"template": train_kwargs.get("template", "alpaca"), "max_length": train_kwargs.get("max_length", 512),
-          **(eval_kwargs or {})}
+          "precision": train_kwargs.get("precision", "auto"), **(eval_kwargs or {})}
     res = answer_loss(model, tok, heldout, device=device, **kw)
     return {"heldout_loss": res["mean"], "train_losses": losses, "seconds": time.perf_counter() - t, "heldout": res}
 
@@ -135,7 +141,8 @@ def compare_students(loader, pool, heldout, subsets_for_seed, seeds, *, eval_unt
     """Held-out answer loss of a fresh student tuned on each subset of the pool, for every seed.
 
     ``subsets_for_seed(seed) -> {arm: positions in pool}`` (fixed subsets or redrawn per seed);
-    ``train_kwargs`` go to :func:`finetune` (template, epochs, lr, batch_size, max_length). With
+    ``train_kwargs`` go to :func:`finetune` (template, epochs, lr, batch_size, max_length, precision; the
+    held-out evaluations use the same template, max_length and precision). With
     ``eval_untuned`` a first row 'untuned' holds the loss of the student before any tuning.
     Returns a DataFrame: arm, seed, n_train, heldout_loss, seconds, final_train_loss (mean of the last 3 steps).
     With ``per_example`` it returns ``(that frame, examples)``, ``examples`` one row per (arm, seed,
@@ -149,7 +156,8 @@ def compare_students(loader, pool, heldout, subsets_for_seed, seeds, *, eval_unt
     if eval_untuned:
         model, tok = loader()
         res = answer_loss(model, tok, heldout, template=train_kwargs.get("template", "alpaca"),
-                          max_length=train_kwargs.get("max_length", 512), device=device)
+                          max_length=train_kwargs.get("max_length", 512), device=device,
+                          precision=train_kwargs.get("precision", "auto"))
         rows.append({"arm": "untuned", "seed": seeds[0], "n_train": 0, "heldout_loss": res["mean"], "seconds": 0.0})
         examples += _example_rows("untuned", seeds[0], res)
         del model

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime import build_config
+from ..runtime import build_config, resolve_precision
 
 ENCODERS = ("tiny", "minilm-l6")   # or a hub id such as "bert-base-uncased" (full, online)
 GLUE_TASKS = ("RTE", "MRPC", "SST-2", "CoLA", "WNLI")   # classification tasks with a train split
@@ -77,7 +77,12 @@ class Config:
     data_seed: int = 0
     """seed of the training subset draw (fixed so that every run sees the same examples)."""
 
+    precision: str = "auto"
+    """precision of GLUE fine-tuning and evaluation (replib.runtime.autocast): 'auto' = bf16 autocast on CUDA,
+    fp32 on CPU (every committed figure is fp32), 'fp32' or 'bf16'. F2 timing runs as the model is (fp32)."""
+
     def validate(self) -> None:
+        resolve_precision(self.precision)
         bad = [t for t in self.tasks if t not in GLUE_TASKS]
         if bad:
             raise ValueError(f"unsupported GLUE task(s) {bad}; valid: {GLUE_TASKS}")

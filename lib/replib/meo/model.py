@@ -85,5 +85,6 @@ def train_one(top: nn.Module, data: TaskData, cfg, *, mode: str, k: int, seed: i
     """Fine-tune one configuration from `seed`; returns dev accuracy and the loss curve."""
     seed_everything(seed)
     model = build_model(top, data.num_labels, mode, k, cfg, level).to(device)
-    out = finetune(model, data, cfg, seed=seed, device=device, aux_loss=model.aux_loss)
+    out = finetune(model, data, cfg, seed=seed, device=device, aux_loss=model.aux_loss,
+                   precision=getattr(cfg, "precision", "auto"))
     return {"task": data.name, "mode": mode, "level": level, "k": k, "seed": seed, **out}

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import runtime
+
 TINY_TOKENIZER = "minilm-l6"
 """The registered encoder whose tokenizer the random 'tiny' BERT (smoke) uses."""
 
@@ -175,26 +177,35 @@ class PooledClassifier(nn.Module):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, d: dict, device, batch_size: int = 128) -> float:
-    """Accuracy on a tokenised split."""
+def evaluate(model: nn.Module, d: dict, device, batch_size: int = 128, *, precision: str = "auto") -> float:
+    """Accuracy on a tokenised split, forwards under ``runtime.autocast(device, precision)``; correct
+    predictions are counted on the device and read once."""
     model.eval()
-    correct = 0
     n = d["labels"].shape[0]
+    labels = d["labels"].to(device)
+    correct = torch.zeros((), dtype=torch.long, device=labels.device)
     for s in range(0, n, batch_size):
         idx = torch.arange(s, min(s + batch_size, n))
-        pred = model(**batch_inputs(d, idx, device)).argmax(-1).cpu()
-        correct += int((pred == d["labels"][idx]).sum())
-    return correct / n
+        with runtime.autocast(device, precision):
+            logits = model(**batch_inputs(d, idx, device))
+        correct += (logits.argmax(-1) == labels[s:s + len(idx)]).sum()
+    return int(correct) / n
 
 
 def finetune(model: nn.Module, data: TaskData, cfg, *, seed: int, device,
-             aux_loss: Callable[[], torch.Tensor] | None = None, eval_every: int = 0) -> dict:
+             aux_loss: Callable[[], torch.Tensor] | None = None, eval_every: int = 0,
+             precision: str = "auto") -> dict:
     """Train ``model`` (a classifier with a ``head``) in place: AdamW (cfg.lr, cfg.head_lr for the head,
     cfg.weight_decay), linear decay over cfg.epochs of cfg.batch_size batches. Returns dev accuracy and
     the mean loss of the first and last five steps; with ``eval_every`` > 0 also ``curve``, the dev
-    accuracy after every ``eval_every`` steps as [(step, acc), ...] (a convergence curve)."""
+    accuracy after every ``eval_every`` steps as [(step, acc), ...] (a convergence curve).
+
+    Forwards, the loss and ``aux_loss`` run under ``runtime.autocast(device, precision)`` (bf16 autocast
+    for 'bf16', or 'auto' on CUDA; nothing on CPU 'auto'), the backward and the optimiser step outside it;
+    the parameters and the optimiser state stay fp32."""
     if not isinstance(eval_every, int) or eval_every < 0:
         raise ValueError(f"eval_every must be an int >= 0 (0 = no curve), got {eval_every!r}")
+    runtime.resolve_precision(precision, device)
     head = set(model.head.parameters())
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and p not in head]},
               {"params": list(head), "lr": cfg.head_lr}]
@@ -208,19 +219,20 @@ def finetune(model: nn.Module, data: TaskData, cfg, *, seed: int, device,
     model.train()
     for _ in range(cfg.epochs):
         for idx in bucketed_batches(lengths, cfg.batch_size, gen):
-            logits = model(**batch_inputs(data.train, idx, device))
-            loss = F.cross_entropy(logits, data.train["labels"][idx].to(device))
-            if aux_loss is not None:
-                loss = loss + aux_loss()
+            with runtime.autocast(device, precision):
+                logits = model(**batch_inputs(data.train, idx, device))
+                loss = F.cross_entropy(logits.float(), data.train["labels"][idx].to(device))
+                if aux_loss is not None:
+                    loss = loss + aux_loss()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             losses.append(loss.detach())  # kept on the device: one host sync at the end, not one per step
             if eval_every and len(losses) % eval_every == 0:
-                curve.append((len(losses), evaluate(model, data.dev, device)))
+                curve.append((len(losses), evaluate(model, data.dev, device, precision=precision)))
                 model.train()
     losses = torch.stack(losses).float().tolist()
-    out = {"acc": evaluate(model, data.dev, device), "loss_first": float(np.mean(losses[:5])),
+    out = {"acc": evaluate(model, data.dev, device, precision=precision), "loss_first": float(np.mean(losses[:5])),
            "loss_last": float(np.mean(losses[-5:])), "steps": len(losses)}
     return out | ({"curve": curve} if eval_every else {})

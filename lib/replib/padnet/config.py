@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime import build_config
+from ..runtime import build_config, resolve_precision
 from .conv import LAMBDA_MODES, PATHS
 
 DATASETS = ("cifar10", "fashion-mnist")
@@ -96,7 +96,13 @@ class Config:
     moe_kappa: float = 0.5
     """dynamic ratio of the PAD MoE (the paper's headline)."""
 
+    precision: str = "auto"
+    """precision of image and GLUE training and evaluation (replib.runtime.autocast): 'auto' = bf16 autocast on
+    CUDA, fp32 on CPU (every committed figure is fp32), 'fp32' or 'bf16'. The IMP / random mode partition
+    scores stay fp32 (a mask's ranking should not move with bf16 rounding)."""
+
     def validate(self) -> None:
+        resolve_precision(self.precision)
         bad = [d for d in (*self.datasets, self.ablation_dataset) if d not in DATASETS]
         if bad:
             raise ValueError(f"unknown dataset(s) {bad}; valid: {', '.join(DATASETS)}")

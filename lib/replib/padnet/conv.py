@@ -49,7 +49,7 @@ class PADConv2d(nn.Module):
             raise ValueError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
         if num_kernels < 1:
             raise ValueError(f"num_kernels must be >= 1, got {num_kernels}")
-        self.in_ch, self.out_ch, self.k = in_ch, out_ch, kernel_size
+        self.in_ch, self.out_ch, self.kernel_size = in_ch, out_ch, kernel_size
         self.stride, self.padding, self.K = stride, padding, num_kernels
         self.lambda_mode, self.path, self.tau = lambda_mode, path, 1.0
         hidden = max(1, in_ch // reduction)
@@ -112,7 +112,7 @@ class PADConv2d(nn.Module):
         return self.K * n_dyn + (self.mask.numel() - n_dyn)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_ch}, {self.out_ch}, k={self.k}, stride={self.stride}, K={self.K}, "
+        return (f"{self.in_ch}, {self.out_ch}, kernel_size={self.kernel_size}, stride={self.stride}, K={self.K}, "
                 f"dynamic={float(self.mask.mean()):.3f}, lambda={self.lambda_mode}")
 
 
@@ -162,14 +162,14 @@ def param_count(numel: int, num_kernels: int, dynamic_ratio: float) -> float:
 KINDS = ("static", "dynamic", "pad")
 
 
-def make_conv(kind: str, in_ch: int, out_ch: int, k: int, stride: int, num_kernels: int, reduction: int,
+def make_conv(kind: str, in_ch: int, out_ch: int, kernel_size: int, stride: int, num_kernels: int, reduction: int,
               lambda_mode: str, path: str) -> nn.Module:
     if kind == "static":
-        return nn.Conv2d(in_ch, out_ch, k, stride, k // 2, bias=False)
+        return nn.Conv2d(in_ch, out_ch, kernel_size, stride, kernel_size // 2, bias=False)
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(KINDS)}")
     mode = "none" if kind == "dynamic" else lambda_mode
-    return PADConv2d(in_ch, out_ch, k, stride, k // 2, num_kernels, reduction, mode, path=path)
+    return PADConv2d(in_ch, out_ch, kernel_size, stride, kernel_size // 2, num_kernels, reduction, mode, path=path)
 
 
 class Block(nn.Module):
@@ -195,8 +195,8 @@ class ResNet(nn.Module):
                  kind: str = "pad", num_kernels: int = 4, reduction: int = 16, lambda_mode: str = "both",
                  path: str = "grouped"):
         super().__init__()
-        def conv(i, o, k, s):
-            return make_conv(kind, i, o, k, s, num_kernels, reduction, lambda_mode, path)
+        def conv(i, o, kernel_size, s):
+            return make_conv(kind, i, o, kernel_size, s, num_kernels, reduction, lambda_mode, path)
         self.stem = nn.Sequential(nn.Conv2d(in_ch, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
         layers, ch = [], width
         for i, w in enumerate((width, 2 * width, 4 * width)):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import assets
+from .. import assets, runtime
 from ..runtime import seed_everything
 from .conv import ResNet, counted_parameters, kernel_stats, pad_layers, set_temperature, temperature
 from .partition import mode_partition
@@ -61,16 +61,19 @@ def build(data: dict, cfg, kind: str, kappa: float | None, seed: int, device, *,
 
 
 @torch.no_grad()
-def accuracy(net, x, y, device, batch_size: int = 512) -> float:
+def accuracy(net, x, y, device, batch_size: int = 512, *, precision: str = "auto") -> float:
+    """Share of correct predictions, forwards under ``runtime.autocast(device, precision)``."""
     net.eval()
     x, y = x.to(device), y.to(device)
-    correct = sum((net(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum()    # stays on the device
-                  for i in range(0, len(y), batch_size))
+    with runtime.autocast(device, precision):
+        correct = sum((net(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum()    # stays on the device
+                      for i in range(0, len(y), batch_size))
     return int(correct) / len(y)
 
 
 def train(net, data: dict, cfg, seed: int, device) -> dict:
-    """Train in place; returns test accuracy, wall time and the per-epoch mean (lambda_d, lambda_s)."""
+    """Train in place; returns test accuracy, wall time and the per-epoch mean (lambda_d, lambda_s).
+    Forward and loss run under ``runtime.autocast(device, cfg.precision)``, backward and SGD outside it."""
     x, y = data["x_train"].to(device), data["y_train"].to(device)   # the training set moves to the device once
     steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
@@ -78,6 +81,7 @@ def train(net, data: dict, cfg, seed: int, device) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     g = torch.Generator().manual_seed(seed)
     layers, lambdas, t0 = pad_layers(net), [], time.perf_counter()
+    precision = getattr(cfg, "precision", "auto")
     for epoch in range(cfg.epochs):
         net.train()
         perm = torch.randperm(len(y), generator=g)
@@ -87,7 +91,8 @@ def train(net, data: dict, cfg, seed: int, device) -> dict:
             xb, yb = x[idx], y[idx]
             flip = (torch.rand(len(idx), generator=g) < 0.5).to(device)             # horizontal flips
             xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
+            with runtime.autocast(device, precision):
+                loss = F.cross_entropy(net(xb).float(), yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -95,8 +100,8 @@ def train(net, data: dict, cfg, seed: int, device) -> dict:
         if layers:
             lambdas.append(np.mean([[v.item() for v in m.scales()] for m in layers], axis=0))
     set_temperature(net, 1.0)
-    return {"acc": accuracy(net, data["x_test"], data["y_test"], device), "train_s": time.perf_counter() - t0,
-            "lambdas": np.array(lambdas)}
+    acc = accuracy(net, data["x_test"], data["y_test"], device, precision=precision)
+    return {"acc": acc, "train_s": time.perf_counter() - t0, "lambdas": np.array(lambdas)}
 
 
 def plan(cfg) -> list[dict]:

@@ -37,12 +37,12 @@ from .partition import mode_partition
 ARMS = ("dense", "dynamic", "pad")
 
 
-def upcycle_encoder(top, n_experts: int, k: int, lambda_mode: str) -> list[PadMoELinear]:
+def upcycle_encoder(top, n_experts: int, top_k: int, lambda_mode: str) -> list[PadMoELinear]:
     """Replace every FFN linear of ``top`` in place by an upcycled PAD MoE linear (``PadMoELinear.upcycle``)."""
     layers = []
     for block in top.encoder.layer:
         for parent in (block.intermediate, block.output):
-            parent.dense = PadMoELinear.upcycle(parent.dense, n_experts, k, lambda_mode=lambda_mode)
+            parent.dense = PadMoELinear.upcycle(parent.dense, n_experts, top_k, lambda_mode=lambda_mode)
             layers.append(parent.dense)
     return layers
 
@@ -76,7 +76,7 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> pd.DataFrame:
         t = time.perf_counter()
         model = build(top, data.num_labels, arm, cfg, data, s, device)
         layers = pad_layers(model)
-        out = finetune(model, data, _GlueView(cfg), seed=s, device=device,
+        out = finetune(model, data, _GlueView(cfg), seed=s, device=device, precision=cfg.precision,
                        aux_loss=(lambda layers=layers: sum(m.aux_loss for m in layers)) if layers else None)
         stats = kernel_stats(model)
         rows.append({"task": cfg.glue_task, "arm": arm, "seed": s, "acc": out["acc"],

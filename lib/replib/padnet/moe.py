@@ -31,14 +31,14 @@ class PadMoELinear(nn.Module):
 
     is_pad_layer = True
 
-    def __init__(self, in_features: int, out_features: int, n_experts: int = 8, k: int = 2, *,
+    def __init__(self, in_features: int, out_features: int, n_experts: int = 8, top_k: int = 2, *,
                  lambda_mode: str = "both", variant: str = "pad"):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
-        if not 1 <= k <= n_experts:
-            raise ValueError(f"need 1 <= k <= n_experts, got k={k}, n={n_experts}")
-        self.n, self.k, self.variant, self.lambda_mode = n_experts, k, variant, lambda_mode
+        if not 1 <= top_k <= n_experts:
+            raise ValueError(f"need 1 <= top_k <= n_experts, got top_k={top_k}, n_experts={n_experts}")
+        self.n, self.top_k, self.variant, self.lambda_mode = n_experts, top_k, variant, lambda_mode
         bound = in_features ** -0.5
         self.weight = nn.Parameter(torch.empty(n_experts, out_features, in_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.zeros(n_experts, out_features))
@@ -46,7 +46,7 @@ class PadMoELinear(nn.Module):
         self.register_buffer("mask", torch.ones(out_features, in_features))
         self.phi = nn.Parameter(torch.zeros(()))
         # registered last, so the parameter order (weight, bias, static_weight, phi, W_g, W_noise) is unchanged
-        self.gate = NoisyTopKGate(in_features, n_experts, k, load="count")
+        self.gate = NoisyTopKGate(in_features, n_experts, top_k, load="count")
         self.aux_loss = torch.zeros(())
 
     @property
@@ -58,9 +58,9 @@ class PadMoELinear(nn.Module):
         return self.gate.w_noise
 
     @classmethod
-    def upcycle(cls, linear: nn.Linear, n_experts: int = 8, k: int = 2, **kw) -> PadMoELinear:
+    def upcycle(cls, linear: nn.Linear, n_experts: int = 8, top_k: int = 2, **kw) -> PadMoELinear:
         """Every expert and W_s start as the dense weight, every b_i as its bias."""
-        layer = cls(linear.in_features, linear.out_features, n_experts, k, **kw)
+        layer = cls(linear.in_features, linear.out_features, n_experts, top_k, **kw)
         layer.to(device=linear.weight.device, dtype=linear.weight.dtype)
         upcycle_weights(linear, layer.weight, layer.bias)
         with torch.no_grad():
@@ -81,7 +81,7 @@ class PadMoELinear(nn.Module):
         return lam_d * self.mask * self.weight + lam_s * (1 - self.mask) * self.static_weight
 
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy top-k gate on tokens (T, in) -> weights (T, k) summing to 1 and expert indices (T, k)."""
+        """Noisy top-k gate on tokens (T, in) -> weights (T, top_k) summing to 1 and expert indices (T, top_k)."""
         r = self.gate(x)
         return r.weights, r.indices
 

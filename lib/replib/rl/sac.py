@@ -14,6 +14,10 @@ Haarnoja et al. 2018 in the form of denisyarats/pytorch_sac as used by the offic
   Polyak step of the target critics with tau;
 - Adam 3e-4 (actor, critics), 1e-4 (log alpha), alpha starts at 0.1.
 
+Mixed precision (``precision``, ``replib.runtime.autocast``): only the actor and critic forwards run under
+bf16 autocast; their outputs are cast back to float32, so the tanh-Gaussian log-density, the targets, the
+TD errors, every loss and the parameters and Adam states stay float32. 'auto' is fp32 on CPU.
+
 Runs are members of stacked networks (``EnsembleMLP`` below); each run keeps its own
 ``torch.Generator`` for every random draw (replay indices, policy noise), so run s of an ensemble
 reproduces the single run with seed s. ``tests/rl_reference.py`` is that single run, written
@@ -30,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .. import runtime
 
 # ---- stacked MLPs: E networks of one shape, one batched matmul per layer --------------------------------
 # Weights (E, in, out), biases (E, 1, out), inputs (E, B, in) through baddbmm. Adam is element-wise, so one
@@ -119,8 +125,9 @@ class SACEnsemble:
 
     def __init__(self, obs_dim: int, act_dim: int, seeds: list[int], cfg: SACConfig,
                  device: torch.device | str = "cpu",
-                 regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None, *, precision: str = "auto"):
         self.cfg, self.device, self.regularizer = cfg, torch.device(device), regularizer
+        self.precision = runtime.resolve_precision(precision, self.device)
         self.obs_dim, self.act_dim, self.n_runs = obs_dim, act_dim, len(seeds)
         h = cfg.hidden
         self.generators, actor_w, critic_w = [], [], []
@@ -149,18 +156,24 @@ class SACEnsemble:
         return torch.stack([torch.randn(shape, generator=g, device=self.device) for g in self.generators])
 
     def policy(self, obs: torch.Tensor):
-        """obs (S, B, o) -> mean pre-tanh action and log std, each (S, B, A)."""
-        mu, raw = self.actor(obs).chunk(2, dim=-1)
+        """obs (S, B, o) -> mean pre-tanh action and log std, each (S, B, A), float32 (the actor runs under
+        ``runtime.autocast(device, precision)``)."""
+        with runtime.autocast(self.device, self.precision):
+            out = self.actor(obs)
+        mu, raw = out.float().chunk(2, dim=-1)
         lo, hi = self.cfg.log_std_min, self.cfg.log_std_max
         return mu, lo + 0.5 * (hi - lo) * (torch.tanh(raw) + 1.0)
 
     def q_values(self, obs: torch.Tensor, act: torch.Tensor, target: bool = False,
                  detach_params: bool = False) -> torch.Tensor:
-        """(S, B, o), (S, B, A) -> (S, 2, B) twin Q estimates."""
+        """(S, B, o), (S, B, A) -> (S, 2, B) twin Q estimates, float32 (the critic runs under
+        ``runtime.autocast(device, precision)``; TD errors, losses and the regulariser are fp32)."""
         S, B, _ = obs.shape
         sa = torch.cat([obs, act], -1).unsqueeze(1).expand(S, 2, B, -1).reshape(2 * S, B, -1)
         net = self.critic_target if target else self.critic
-        return net(sa, detach_params=detach_params).view(S, 2, B)
+        with runtime.autocast(self.device, self.precision):
+            q = net(sa, detach_params=detach_params)
+        return q.float().view(S, 2, B)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray | torch.Tensor, sample: bool) -> np.ndarray:

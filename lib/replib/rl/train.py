@@ -71,10 +71,11 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
                    utd: int = 1, eval_every: int = 10_000, eval_episodes: int = 10, log_every: int = 1000,
                    regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None, action_repeat: int = 1,
                    buffer_size: int | None = None, device: torch.device | str = "cpu",
-                   progress: bool = True, desc: str = "") -> dict:
+                   progress: bool = True, desc: str = "", precision: str = "auto") -> dict:
     """Train ``len(seeds)`` SAC runs on ``task`` together; returns logs and the trained agent.
 
     ``seeds[s]`` seeds run s's environment, initial weights, exploration and replay sampling.
+    ``precision`` is the networks' ``runtime.autocast`` in updates and acting ('auto': bf16 on CUDA).
     Returns ``{"eval": {"step", "returns" (n_eval, S, E), "q_est", "mc_return", "q_bias" (n_eval, S)},
     "train": {"step", "td_var", "q_mean", "reg" (n_log, S)}, "episodes": [(step, run, return)],
     "timing": {...}, "agent": SACEnsemble}``; evaluations at step 0 and every ``eval_every`` steps.
@@ -90,7 +91,7 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
     eval_envs = EnvBatch(task, [EVAL_SEED_OFFSET + 100 * s + e for s in seeds for e in range(eval_episodes)],
                          action_repeat)
     S, A = len(seeds), envs.act_dim
-    agent = SACEnsemble(envs.obs_dim, A, list(seeds), sac, device, regularizer)
+    agent = SACEnsemble(envs.obs_dim, A, list(seeds), sac, device, regularizer, precision=precision)
     buffer = ReplayBuffer(S, buffer_size or steps, envs.obs_dim, A, device)
     setup = time.perf_counter() - t_start
     t_start, sim0 = time.perf_counter(), envs.sim_seconds                    # the loop's clock starts here

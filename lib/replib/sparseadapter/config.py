@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..nn.adapters import INITS
-from ..runtime import build_config
+from ..runtime import build_config, resolve_precision
 from .model import FAMILIES
 from .prune import SCOPES, check_sparse_ratio
 from .pruners import PRUNERS, SYNFLOW_PROBES
@@ -96,7 +96,13 @@ class Config:
     curve_every: int = 5
     """steps between dev evaluations of the F3 runs (dense and SNIP at 40%); 0 = no convergence curves."""
 
+    precision: str = "auto"
+    """precision of GLUE fine-tuning and evaluation (replib.runtime.autocast): 'auto' = bf16 autocast on CUDA,
+    fp32 on CPU (every committed figure is fp32), 'fp32' or 'bf16'. Pruning scores are always fp32 (one pass per
+    run; a mask's ranking should not move with bf16 rounding)."""
+
     def validate(self) -> None:
+        resolve_precision(self.precision)
         bad = [t for t in self.tasks if t not in GLUE_TASKS]
         if bad:
             raise ValueError(f"unsupported GLUE task(s) {bad}; valid: {GLUE_TASKS}")

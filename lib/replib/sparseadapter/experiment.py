@@ -70,7 +70,8 @@ def train_one(ctx: Context, task: str, cfg, *, pruner: str, sparse_ratio: float,
               hidden_size=model.encoder.config.hidden_size)
     t1 = time.perf_counter()
     counts = parameter_counts(model)
-    out = finetune(model, data, cfg, seed=seed, device=device, eval_every=eval_every)
+    out = finetune(model, data, cfg, seed=seed, device=device, eval_every=eval_every,
+                   precision=getattr(cfg, "precision", "auto"))
     row = {"task": task, "family": family, "pruner": pruner if sparse_ratio > 0 else "dense",
             "sparse_ratio": float(sparse_ratio), "bottleneck": bottleneck or cfg.bottleneck, "seed": seed,
             "acc": out["acc"], "loss_first": out["loss_first"], "loss_last": out["loss_last"], "steps": out["steps"],

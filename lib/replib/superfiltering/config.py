@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime import build_config
+from ..runtime import build_config, resolve_precision
 
 POOLS = ("alpaca-random-9k", "alpaca")   # offline uniform 9k of Alpaca-52k; the hub's 52k (full, online)
 ARMS = ("weak IFD", "strong IFD", "random", "perplexity")
 """student training subsets: top by weak IFD, top by strong IFD, uniform random, top by weak perplexity."""
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -48,8 +47,10 @@ class Config:
     max_length: int = 512
     """scoring window (official: 1024; Alpaca samples rarely exceed 512 tokens, and the window only
     truncates the few long ones)."""
-    precision: str = "fp32"
-    """scoring precision ('fp32' official; 'bf16' autocast for the 7B scorer on a GPU)."""
+    precision: str = "auto"
+    """precision of IFD scoring and student fine-tuning (replib.runtime.autocast; part of the IFD cache key):
+    'auto' = bf16 autocast on CUDA, fp32 on CPU (the official scorer is fp32; every committed figure is
+    fp32), 'fp32' or 'bf16' (the full profile's 7B-class scorer on a GPU)."""
 
     # --- selection ---
     rates: tuple = (0.05, 0.10, 0.15)
@@ -105,8 +106,7 @@ class Config:
                 raise ValueError(f"{name}={value!r} must be a registered LM name or a hub id 'org/name'")
         if self.data not in POOLS:
             raise ValueError(f"data={self.data!r}: valid pools are {POOLS}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}: valid values are {PRECISIONS}")
+        resolve_precision(self.precision)
         for name in ("n_heldout", "timing_n", "random_draws", "embed_batch", "sft_epochs", "sft_batch",
                      "sft_seeds", "data_seed"):
             value = getattr(self, name)

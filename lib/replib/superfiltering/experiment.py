@@ -53,7 +53,7 @@ def time_scorer(cfg, model, tokenizer, samples) -> dict:
     """Wall time of scoring `samples` batched and one sample per forward (``batch_size=1``, same code).
 
     One warm-up sample first. Both runs give the same numbers (``max_abs_diff`` of ifd_ppl)."""
-    kw = {"style": STYLE, "max_length": cfg.max_length, "autocast": cfg.precision == "bf16", "progress": False}
+    kw = {"style": STYLE, "max_length": cfg.max_length, "precision": cfg.precision, "progress": False}
     score_ifd(model, tokenizer, samples[:1], **kw)
     batched = score_ifd(model, tokenizer, samples, **kw)
     single = score_ifd(model, tokenizer, samples, batch_size=1, **kw)
@@ -73,7 +73,8 @@ def score_and_time(cfg, name: str, model, tokenizer, samples, timing_samples, ro
     """(IFD table of `samples` through the cache, timing dict of `timing_samples`) under one scorer."""
     timing = {"scorer": role, "model": name, **time_scorer(cfg, model, tokenizer, timing_samples)}
     table = cached_score_ifd(name, lambda: (model, tokenizer), samples, style=STYLE, max_length=cfg.max_length,
-                             precision=cfg.precision, progress=f"IFD {role}")
+                             precision=cfg.precision, device=next(model.parameters()).device,
+                             progress=f"IFD {role}")
     timing["pool_scored"] = table.attrs["scored"]
     timing["pool_seconds"] = table.attrs["seconds"] if table.attrs["scored"] else float("nan")
     return table, timing
@@ -248,4 +249,4 @@ def student_runs(cfg, loader, pool, heldout, weak, strong=None, *, seed: int = 0
                             range(seed, seed + cfg.sft_seeds), eval_untuned=cfg.eval_untuned, device=device,
                             per_example=per_example,
                             template="alpaca", epochs=cfg.sft_epochs, lr=cfg.sft_lr, batch_size=cfg.sft_batch,
-                            max_length=cfg.sft_max_length)
+                            max_length=cfg.sft_max_length, precision=cfg.precision)
