@@ -230,3 +230,31 @@ def test_conversations_are_kept_whole(files, tmp_path):
                output=str(tmp_path / "sub.jsonl"))
     kept = [json.loads(line) for line in (tmp_path / "sub.jsonl").read_text().splitlines()]
     assert kept == [json.loads((files / "c.jsonl").read_text().splitlines()[1])]
+
+
+# ----------------------------------------------------------------------------- grader
+def test_grader_rows_keep_failures_and_match_the_grader(files, tmp_path):
+    from replib.alpagasus.grader import grade
+    from replib.alpagasus.synthetic import OracleBackend
+    from replib.filter.grade import grade_units
+
+    _, units, _, _ = io.load_units(str(files / "a.json"))
+    corrupted = np.arange(len(SAMPLES)) % 2 == 1
+    oracle = OracleBackend(SAMPLES, corrupted, noise=0.0)
+    got = grade_units(units, model="oracle", backend=oracle, cache_root=tmp_path / "g", progress=False)
+    ref = grade(SAMPLES, oracle, cache=False, progress=False)
+    np.testing.assert_array_equal(got["score"].to_numpy(float), ref["score"].to_numpy(float))
+    assert (got["score"].to_numpy(float) == np.where(corrupted, 2.0, 5.0)).all() and (got["failure"] == "").all()
+    kept = choose(row_scores(got, "score", len(SAMPLES)), "alpagasus")
+    assert kept.tolist() == np.flatnonzero(~corrupted).tolist()
+
+
+def test_grader_cli_with_a_local_lm_reports_unparsed_rows(files, tmp_path):
+    out = tmp_path / "g.jsonl"
+    assert run_cli("score", "--method", "grader", "--model", "tiny-smollm2", "--input", files / "a.json",
+                   "--output", out, "--device", "cpu", "--batch-size", "4", "--cache-dir", tmp_path / "gc") == 0
+    got = pd.read_json(out, lines=True)
+    assert len(got) == len(SAMPLES) and got["lp_score"].between(0, 5).all()   # defined for every row
+    unparsed = got["score"].isna()
+    assert (got.loc[unparsed, "failure"] == "reply has no score (unparsed)").all()
+    assert (got.loc[~unparsed, "failure"] == "").all()

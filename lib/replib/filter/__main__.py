@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir", default=None, help="row cache folder (default ~/.cache/replib/filter)")
     s.add_argument("--base-url", default=None, help="grader: an OpenAI-compatible server (vLLM, transformers serve)")
     s.add_argument("--concurrency", type=int, default=8, help="grader with --base-url: requests in flight")
+    s.add_argument("--way", default="generate", help="grader: generate (parsed reply) | logprob (expected score)")
     t = sub.add_parser("select", help="apply a paper's rule to a scores file and write the subset")
     t.add_argument("--scores", required=True)
     t.add_argument("--input", required=True, help="the file that was scored")
@@ -67,6 +68,7 @@ def _write_table(table, path: Path) -> None:
 
 def _check_score_args(a) -> None:
     check_choice("method", a.method, (*METHODS, "grader"))
+    check_choice("way", a.way, ("generate", "logprob"))
     if a.template is not None:
         check_choice("template", a.template, TEMPLATES)
     if Path(a.output).suffix not in (".parquet", ".jsonl", ".json", ".csv"):
@@ -99,7 +101,7 @@ def score(a) -> int:
 
         table = grade_units(part, model=a.model, base_url=a.base_url, concurrency=a.concurrency, device=device,
                             precision=a.precision, batch_size=a.batch_size, use_cache=not a.no_cache,
-                            cache_root=a.cache_dir)
+                            cache_root=a.cache_dir, way=a.way, progress=rank == 0)
     else:
         from .score import score_units
 

@@ -25,11 +25,13 @@ Where ours matches / differs:
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+# the two-order rule, parsing and the winning score live in replib.lm.judge (shared with AlpaGasus)
+from ..lm.judge import UNPARSED, outcome, outcomes, parse_scores, slot_means, tally, winning_score
 
 __all__ = [
     "JUDGES",
@@ -49,75 +51,6 @@ __all__ = [
 REVIEW_SETS = ("vicuna", "koala", "wizardlm", "sinstruct", "lima")
 """Test sets in the order of the paper's Fig. 2 (Vicuna, Koala, WizardLM, Self-Instruct, LIMA)."""
 JUDGES = ("gpt4", "gpt3.5")
-UNPARSED = (-1.0, -1.0)
-"""What eval.py stores for a reply whose first line is not two numbers."""
-
-
-def parse_scores(text) -> tuple[float, float]:
-    """Two scores from a log value (``"[9.0, 8.5]"``, ``"[10, 9]"``, ``"[-1, -1]"``) or a raw reply.
-
-    eval.py's rule on the first line, made tolerant of the log's list format: strip one pair of
-    surrounding brackets, commas -> spaces, split on whitespace, exactly two floats. Anything else
-    (``"Assistant 1: 8"``, ``"8/10 9/10"``, one number, three numbers) gives ``UNPARSED`` =
-    ``(-1.0, -1.0)``, the value eval.py stores and the official counting treats as a tie in that
-    order. Differs from eval.py only in accepting brackets, runs of blanks (``split(" ")`` would
-    yield empty fields there) and leading blank lines (eval.py would read an empty first line). A pair of numbers
-    (list, tuple, array) passes through as floats.
-    """
-    if isinstance(text, (list, tuple, np.ndarray)):
-        if len(text) != 2:
-            return UNPARSED
-        return float(text[0]), float(text[1])
-    if not isinstance(text, str):
-        return UNPARSED
-    lines = text.strip().splitlines()
-    if not lines:
-        return UNPARSED
-    first = lines[0].strip()
-    if first.startswith("[") and first.endswith("]"):
-        first = first[1:-1]
-    fields = first.replace(",", " ").split()
-    if len(fields) != 2:
-        return UNPARSED
-    try:
-        return float(fields[0]), float(fields[1])
-    except ValueError:
-        return UNPARSED
-
-
-def outcomes(fwd, rev) -> np.ndarray:
-    """Per-row verdict for model 1 (Answer1): +1 win, 0 tie, -1 loss; NaN where a score is NaN.
-
-    ``fwd[:, 0]`` / ``rev[:, 1]`` are Answer1's scores (shown first / second), ``fwd[:, 1]`` /
-    ``rev[:, 0]`` Answer2's. The official nine-branch chain equals ``sign(sign(d_fwd) + sign(d_rev))``.
-    """
-    f = np.asarray(fwd, dtype=np.float64).reshape(-1, 2)
-    r = np.asarray(rev, dtype=np.float64).reshape(-1, 2)
-    if f.shape != r.shape:
-        raise ValueError(f"fwd {f.shape} and rev {r.shape} differ")
-    return np.sign(np.sign(f[:, 0] - f[:, 1]) + np.sign(r[:, 1] - r[:, 0]))
-
-
-def outcome(scores_fwd, scores_rev) -> int:
-    """+1 / 0 / -1 for Answer1 from one forward and one reverse score pair (strings or pairs)."""
-    o = outcomes([parse_scores(scores_fwd)], [parse_scores(scores_rev)])[0]
-    if math.isnan(o):
-        raise ValueError("NaN score: the official chain counts such a row nowhere")
-    return int(o)
-
-
-def tally(fwd, rev) -> dict[str, int]:
-    """Counts ``{W, T, L}`` for model 1 over arrays of shape (N, 2); NaN rows count nowhere."""
-    o = outcomes(fwd, rev)
-    return {"W": int((o == 1).sum()), "T": int((o == 0).sum()), "L": int((o == -1).sum())}
-
-
-def winning_score(W: int, T: int, L: int) -> float:
-    """``(W - L) / (W + T + L) + 1``: 1 = parity, 2 = always wins, 0 = always loses."""
-    n = W + T + L
-    if n <= 0:
-        raise ValueError("no comparisons")
-    return (W - L) / n + 1.0
 
 
 def review_arrays(log: Mapping) -> tuple[np.ndarray, np.ndarray]:
@@ -136,18 +69,6 @@ def tally_reviews(log: Mapping) -> dict:
     out["unparsed"] = int(((fwd == UNPARSED).all(1) | (rev == UNPARSED).all(1)).sum())
     out["winning_score"] = winning_score(out["W"], out["T"], out["L"]) if len(fwd) else float("nan")
     return out
-
-
-def slot_means(fwd, rev) -> tuple[float, float]:
-    """Mean score of the answer shown first and of the one shown second, pooled over both orders.
-
-    A judge without position bias gives equal means (each answer occupies each slot once).
-    """
-    f = np.asarray(fwd, dtype=np.float64).reshape(-1, 2)
-    r = np.asarray(rev, dtype=np.float64).reshape(-1, 2)
-    both = np.concatenate([f, r])
-    both = both[~(both == UNPARSED).all(1)]
-    return float(both[:, 0].mean()), float(both[:, 1].mean())
 
 
 def tally_judge(judge: str = "gpt4", sets: Sequence[str] = REVIEW_SETS, logs: Mapping | None = None) -> pd.DataFrame:
