@@ -27,7 +27,8 @@
 # This notebook grades a seeded Alpaca pool with a small local grader through `replib.alpagasus.grade`
 # (the same tool a user runs on their own data), compares the grades with an external label (Claude's
 # ≥ 4.5 release), checks that the grader catches injected corruptions, tunes students on filtered /
-# random / whole data, and re-derives the paper's arithmetic and the two-order rule.
+# random / whole data, judges the students' answers pairwise in both orders where the profile has a judge
+# (full: a served model; smoke: a synthetic judge), and re-derives the paper's arithmetic and the two-order rule.
 
 # %% tags=["parameters"]
 profile: str = "quick"   # smoke | quick | full
@@ -41,6 +42,7 @@ import numpy as np
 
 from replib import plotting, report, runtime
 from replib.alpagasus import experiment as ex
+from replib.alpagasus import judging as jd
 from replib.alpagasus.claims import make_claims  # noqa: F401 (save_claims calls it through results.json)
 from replib.alpagasus.config import get_config, required_assets
 from replib.alpagasus.grader import PAPER_BINS, histogram, parse_failure_rate
@@ -53,8 +55,10 @@ require(required_assets(cfg), profile)
 plotting.use_style()
 data = ex.load_data(cfg, profile)
 backend = ex.make_backend(cfg, device=run.device, profile=profile)
+judge = jd.make_judge(cfg, device=run.device, profile=profile)   # built now: a missing key fails before training
 print(f"pool {len(data['pool'])} ({data['in_claude'].sum()} in claude_t45), held-out {len(data['heldout'])}, "
-      f"corruption set {len(data['clean'])}; grader: {backend.settings()}")
+      f"corruption set {len(data['clean'])}; grader: {backend.settings()}; "
+      f"judge: {None if judge is None else judge.settings()}")
 cfg
 
 # %% [markdown]
@@ -81,7 +85,10 @@ cfg
 # | parser | `float(first line)` | `robust` (both reported; `faithful` keeps the official quirks) |
 # | generation | 256 tokens | stop at the end of line 1, cap `max_new_tokens` |
 # | students' filter | score ≥ 4.5 | top 17.75 % by `select_way` (a small grader's scale is not ChatGPT's) |
-# | student evaluation | GPT-4 pairwise judge | held-out answer loss (a proxy; no judge model here) |
+# | student evaluation | GPT-4 pairwise judge | held-out answer loss at every profile; pairwise judge `cfg.judge_backend` (full: the served `cfg.judge_model` or the grader; quick: none) |
+# | judge prompt | Vicuna pairwise prompt (gpt4life `eval.py`) | FastChat / Cherry LLM wording, **reconstructed** (no copy of gpt4life's `eval.py` here) |
+# | students' answers | up to 1,024 tokens | greedy, Alpaca prompt, up to `cfg.answer_max_new_tokens` |
+# | test sets | Vicuna 80, Koala 180, WizardLM 218, Self-Instruct 252 | `cfg.judge_sets`, first `cfg.judge_max_items` (None = all) |
 # | sizes | 52k pool, 7B/13B | a few hundred samples, SmolLM2-135M students |
 #
 # `smoke` uses a tiny *random* grader and student: it proves the pipeline, its numbers mean nothing.
@@ -163,8 +170,10 @@ corr.groupby("kind")[["gen_score", "lp_score", "oracle_score"]].mean().round(3)
 # The fine-tuning wall time gives F4: the paper's 5.7× is the data ratio 52,002 / 9,229 = 5.63.
 
 # %%
-students = ex.student_runs(cfg, data["pool"], data["heldout"], pool[ex.SCORE_COLUMN[cfg.select_way]], seed=run.seed,
-                           device=run.device, profile=profile)
+eval_sets = None if cfg.judge_backend == "none" else jd.load_eval_sets(cfg.judge_sets, cfg.judge_max_items, profile)
+out = ex.student_runs(cfg, data["pool"], data["heldout"], pool[ex.SCORE_COLUMN[cfg.select_way]], seed=run.seed,
+                      device=run.device, profile=profile, answer_sets=eval_sets)
+students, answers = out if eval_sets is not None else (out, None)
 fig, axes = plotting.new_figure(ncols=2, width=9.5, height=3.6)
 arms = ["filtered", "random", "full"]
 for i, a in enumerate(arms):
@@ -178,6 +187,41 @@ axes[0].set(xticks=range(3), xticklabels=arms, ylim=(lo - 0.05, students["heldou
 axes[1].set(xticks=range(3), xticklabels=arms, ylabel="fine-tuning time (s)", title="Training time")
 report.save_figure(fig, "students", run)
 students.groupby("arm")[["n_train", "heldout_loss", "train_seconds", "train_tokens"]].mean().round(3)
+
+# %% [markdown]
+# ## Fig. 5 with our students · pairwise judging in both orders
+#
+# Where the profile has a judge, each tuned student answers the test sets greedily with its training prompt,
+# and a judge scores the filtered student's answer against the whole-pool student's (Fig. 5) and the random
+# student's, with the Vicuna pairwise prompt (two 1-10 scores on the first line), **once in each order**.
+# Per item: Win = won both or won one and tied the other, Tie = tied both or won one and lost the other,
+# Lose otherwise; winning score $(W - L)/(W + T + L) + 1$. An unparsed reply is $[-1, -1]$, a tie in that
+# order (as gpt4life's `eval.py` stores it). Quick runs no judge (none fits on 2 CPU cores); smoke uses the
+# synthetic slot-biased judge, so its bars only prove the pipeline. A small served judge is a weak proxy of GPT-4.
+
+# %%
+judged = None if judge is None else jd.judge_students(answers, judge, eval_sets)
+wtl = None if judged is None else jd.judge_table(judged)
+if wtl is None:
+    print(f"no judge at profile {profile!r} (judge_backend='none'): the judge claim is not tested here")
+else:
+    fig, axes = plotting.new_figure(ncols=len(jd.OPPONENTS), width=9.5, height=3.6)
+    for ax, opp in zip(axes, jd.OPPONENTS):
+        t = wtl[wtl["opponent"] == opp].reset_index(drop=True)
+        n = t[["W", "T", "L"]].sum(1).to_numpy()
+        bottom = np.zeros(len(t))
+        for k, color in (("W", plotting.COLORS["ours"]), ("T", plotting.COLORS["reference"]),
+                         ("L", plotting.COLORS["baseline"])):
+            ax.bar(t["set"], t[k] / n, bottom=bottom, color=color, label=k)
+            bottom += t[k] / n
+        for i, ws in enumerate(t["winning_score"]):
+            ax.text(i, 1.02, f"{ws:.2f}", ha="center", fontsize=8)
+        ax.set(ylim=(0, 1.12), ylabel="share of items", title=f"filtered vs {opp} (winning score on top)")
+    axes[0].legend(fontsize=8, loc="lower left")
+    report.save_figure(fig, "judge_wtl", run)
+    print(f"{judged.attrs['unparsed']} of {2 * len(judged)} judge replies unparsed, {judged.attrs['failed']} failed; "
+          f"judge {judged.attrs['judge']}")
+wtl
 
 # %% [markdown]
 # ## F5 and Fig. 5 · Why both orders
@@ -207,11 +251,13 @@ fig5.round(4)
 # weak; the numbers below say how weak.
 
 # %%
-results = dict(pool=pool, corruption=corr, students=students, bias=bias, fig5=fig5)
+results = dict(pool=pool, corruption=corr, students=students, bias=bias, fig5=fig5, judged=judged)
 claims = report.save_claims(run, cfg, **results)
 metrics = {"parse_failure_rate": fail, "histogram": ours, "auroc_claude": aurocs,
            "grading_seconds": table.attrs["seconds"], "graded": table.attrs["graded"],
            "students": students.groupby("arm")["heldout_loss"].mean().to_dict()}
+if wtl is not None:
+    metrics["judge_winning_score"] = {f"{r.opponent}/{r.set}": r.winning_score for r in wtl.itertuples()}
 report.save_metrics(run, cfg, metrics, seeds=list(range(run.seed, run.seed + cfg.sft_seeds)))
 report.claims_table(claims)
 

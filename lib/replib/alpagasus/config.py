@@ -3,14 +3,19 @@
 Quick (2 CPU cores, about 12 minutes): SmolLM2-135M-Instruct grades a seeded pool of the offline Alpaca
 random 9k through the ``hf`` backend (one prefill gives both scoring ways; measured ~0.3-0.9 s per sample
 on 2 shared cores, prompt-dominated), a disjoint set with injected corruptions, then SmolLM2 students on a
-small sub-pool. Full: a served grader (``transformers serve`` or vLLM on a GPU box) through ``base_url``.
+small sub-pool, no judge. Full: a served grader (``transformers serve`` or vLLM on a GPU box) through
+``base_url``, and the same server as the pairwise judge of the students' answers on the four test sets in both
+orders (``judge_backend='openai'``; ``judge_base_url`` / ``judge_model`` point elsewhere). Smoke judges with the
+synthetic slot-biased judge behind the same prompt and parser (seconds, pipeline only).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..assets.registry import INSTRUCT_SETS
 from ..runtime import PRECISIONS, build_config
 from .grader import WAYS
+from .judging import EVAL_SETS, JUDGE_BACKENDS
 from .prompts import DIMENSIONS, LAYOUTS, PARSERS
 from .synthetic import KINDS
 
@@ -107,17 +112,43 @@ class Config:
     n_judge: int = 80
     """F5: identical answer pairs judged by the synthetic judge (Vicuna's 80)."""
     judge_bias: float = 1.0
-    """F5: points the synthetic judge adds to the answer in slot 2."""
+    """F5 and judge_backend='synthetic': points the synthetic judge adds to the answer in slot 2."""
+
+    # --- pairwise judging of the students on the instruction test sets (Fig. 5; judging.py) ---
+    judge_backend: str = "none"
+    """'none' (quick: no judge on 2 CPU cores), 'synthetic' (smoke: the slot-biased SyntheticJudge behind the
+    judge prompt, pipeline only), 'hf' (a local LM judge, reply cut at line 1) or 'openai' (full: a served
+    judge; GPT-4-0613 in gpt4life)."""
+    judge_model: str = ""
+    """judge model (served name for openai, replib LM name or hub id for hf); '' = the grader's name."""
+    judge_base_url: str = ""
+    """OpenAI-compatible endpoint of the judge; '' = base_url (the grader's server)."""
+    judge_sets: tuple = EVAL_SETS
+    """test sets judged (the paper's four; 'sinstruct' = Self-Instruct; 'lima' is provided but not in Fig. 5)."""
+    judge_max_items: int | None = None
+    """first items of each test set judged (None = all: 80 / 180 / 218 / 252)."""
+    judge_max_tokens: int = 256
+    """judge reply cap (gpt4life: max_tokens 256; only line 1 is parsed)."""
+    answer_max_new_tokens: int = 512
+    """students' greedy answer cap (paper: up to 1,024; 512 keeps full's generation in minutes, a stated
+    deviation; answers cut there are judged as they are)."""
+    answer_batch_size: int = 16
+    """prompts per batch of the students' answer generation (left-padded, length-sorted)."""
 
     def validate(self) -> None:
         for name, valid in (("backend", BACKENDS), ("layout", LAYOUTS), ("dimension", DIMENSIONS),
                             ("parser", PARSERS), ("way", WAYS), ("select_way", WAYS), ("data", POOLS),
-                            ("select", SELECTS), ("precision", PRECISIONS)):
+                            ("select", SELECTS), ("precision", PRECISIONS), ("judge_backend", JUDGE_BACKENDS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name}={getattr(self, name)!r}; valid: {', '.join(valid)}")
         bad = [k for k in self.corrupt_kinds if k not in KINDS]
         if bad or not self.corrupt_kinds:
             raise ValueError(f"corrupt_kinds={self.corrupt_kinds}; valid kinds: {', '.join(KINDS)}")
+        bad = [k for k in self.judge_sets if k not in INSTRUCT_SETS]
+        if bad or not self.judge_sets:
+            raise ValueError(f"judge_sets={self.judge_sets}; valid sets: {', '.join(INSTRUCT_SETS)}")
+        if self.judge_max_items is not None and self.judge_max_items < 1:
+            raise ValueError(f"judge_max_items={self.judge_max_items} must be >= 1 (or None)")
         if self.backend == "replay" and not self.cassette:
             raise ValueError("backend='replay' needs cassette=<path of a recorded cassette>")
         if not 0 <= self.tau <= 5:
@@ -126,7 +157,8 @@ class Config:
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must lie in (0, 1)")
         for name in ("concurrency", "max_new_tokens", "batch_size", "n_heldout", "n_corrupt", "sft_epochs",
-                     "sft_batch", "sft_seeds", "n_judge", "n_boot"):
+                     "sft_batch", "sft_seeds", "n_judge", "n_boot", "judge_max_tokens", "answer_max_new_tokens",
+                     "answer_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if self.n_pool is not None and self.n_pool < 8:
@@ -140,12 +172,13 @@ class Config:
 
 PROFILES: dict[str, dict] = {
     "smoke": dict(grader="tiny-smollm2", student="tiny-smollm2", n_pool=32, n_heldout=6, n_corrupt=12, max_new_tokens=8,
-                  n_student_pool=16, sft_max_length=128, sft_seeds=1, n_judge=12, n_boot=200),
+                  n_student_pool=16, sft_max_length=128, sft_seeds=1, n_judge=12, n_boot=200,
+                  judge_backend="synthetic", judge_max_items=3, answer_max_new_tokens=8),
     "quick": dict(),
     "full": dict(grader="Qwen/Qwen2.5-1.5B-Instruct", backend="openai", base_url="http://127.0.0.1:8000/v1",
                  concurrency=16, data="alpaca-random-9k", n_pool=None, n_heldout=500, n_corrupt=600,
                  max_new_tokens=256, n_student_pool=None, sft_epochs=3, sft_lr=2e-5, sft_batch=32,
-                 sft_max_length=512, sft_seeds=3, n_boot=5000),
+                 sft_max_length=512, sft_seeds=3, n_boot=5000, judge_backend="openai", answer_batch_size=64),
 }
 
 
@@ -156,8 +189,13 @@ def get_config(profile: str = "quick", **overrides) -> Config:
 
 def required_assets(cfg: Config) -> tuple[str, ...]:
     """The models and datasets `cfg` loads, for ``replib.assets.require``: the hf grader and the student,
-    the pool and the claude_t45 release (a served or replayed grader needs no local weights)."""
+    the pool and the claude_t45 release (a served or replayed grader needs no local weights); with a judge, the
+    test sets and an hf judge's model."""
     from ..lm.models import TINY
 
     grader = (TINY.get(cfg.grader, cfg.grader),) if cfg.backend == "hf" else ()
-    return tuple(dict.fromkeys((*grader, TINY.get(cfg.student, cfg.student), cfg.data, "alpagasus-claude-t45")))
+    judge = () if cfg.judge_backend == "none" else tuple(f"instruct-eval/{s}" for s in cfg.judge_sets)
+    if cfg.judge_backend == "hf":
+        judge += (TINY.get(cfg.judge_model or cfg.grader, cfg.judge_model or cfg.grader),)
+    return tuple(dict.fromkeys((*grader, TINY.get(cfg.student, cfg.student), cfg.data, "alpagasus-claude-t45",
+                                *judge)))

@@ -136,17 +136,23 @@ def student_subsets(scores, n_full: int, cfg, seed: int) -> dict[str, np.ndarray
 
 
 def student_runs(cfg, pool, heldout, scores, *, seed: int = 0, device="cpu", profile: str = "quick",
-                 progress=True) -> pd.DataFrame:
+                 progress=True, answer_sets: dict | None = None):
     """Held-out answer loss of a fresh student tuned on each subset, per seed, with its training wall time
-    (fine-tuning only: the F4 ratio) and the number of target tokens it trained on."""
+    (fine-tuning only: the F4 ratio) and the number of target tokens it trained on.
+
+    With `answer_sets` ({set: items} of ``judging.load_eval_sets``) each tuned student also answers every
+    test item greedily (``judging.generate_answers``, after the timing) and the result is ``(frame, answers)``,
+    ``answers`` one row per (arm, seed, set, item) with the answer text."""
     import torch
 
     from .. import runtime
     from ..lm.models import load_lm
     from ..lm.sft import answer_loss, finetune, sft_sequences
+    from .judging import generate_answers
 
     n_full = len(pool) if cfg.n_student_pool is None else min(cfg.n_student_pool, len(pool))
-    rows = []
+    rows, answers = [], []
+    flat = [(k, i, it) for k, items in (answer_sets or {}).items() for i, it in enumerate(items)]
     kw = dict(template=cfg.template, max_length=cfg.sft_max_length)
     for s in range(seed, seed + cfg.sft_seeds):
         for arm, idx in student_subsets(scores, n_full, cfg, s).items():
@@ -164,8 +170,17 @@ def student_runs(cfg, pool, heldout, scores, *, seed: int = 0, device="cpu", pro
                          "train_seconds": seconds, "steps": len(losses),
                          "train_tokens": int(sum(max(0, len(x) - st) for x, st in zip(ids, starts))),
                          "final_train_loss": float(np.mean(losses[-3:]))})
+            if flat:
+                texts = generate_answers(model, tok, [it for _, _, it in flat], template=cfg.template,
+                                         max_new_tokens=cfg.answer_max_new_tokens, batch_size=cfg.answer_batch_size,
+                                         precision=cfg.precision)
+                answers += [{"arm": arm, "seed": s, "set": k, "item": i, "answer": t}
+                            for (k, i, _), t in zip(flat, texts)]
             del model
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if answer_sets is None:
+        return frame
+    return frame, pd.DataFrame(answers, columns=["arm", "seed", "set", "item", "answer"])
 
 
 # ----------------------------------------------------------------------------- F5 and Fig. 5
