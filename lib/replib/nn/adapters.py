@@ -253,3 +253,21 @@ def set_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
         if m.shape != live[k].shape:
             raise ValueError(f"mask {k}: shape {tuple(m.shape)} != weight shape {tuple(live[k].shape)}")
         live[k].copy_(m)
+
+
+# ----------------------------------------------------------------------------- adapter state (MerA)
+def adapter_states(model: nn.Module) -> list[dict[str, torch.Tensor]]:
+    """Detached copies of every BottleneckAdapter's state dict of ``model``, in module order (unmasked adapters:
+    keys ln.weight, ln.bias, down.weight, down.bias, up.weight, up.bias)."""
+    return [{k: v.detach().clone() for k, v in a.state_dict().items()}
+            for a in model.modules() if isinstance(a, BottleneckAdapter)]
+
+
+@torch.no_grad()
+def load_adapter_states(model: nn.Module, states: list[dict[str, torch.Tensor]]) -> None:
+    """Copy ``states`` (as from adapter_states) into the BottleneckAdapters of ``model``, in module order."""
+    found = [a for a in model.modules() if isinstance(a, BottleneckAdapter)]
+    if len(found) != len(states):
+        raise ValueError(f"the model has {len(found)} adapters, {len(states)} states were given")
+    for a, s in zip(found, states):
+        a.load_state_dict(s)
