@@ -36,6 +36,8 @@ BENCHES = {
                                                  "--threads", "1", "--no-literal"]),
     "sparseadapter": ([], ["--encoder", "tiny", "--layers", "1", "--r", "4", "--batch", "4", "--seq", "8",
                            "--steps", "2", "--reps", "1", "--threads", "1", "--prune-examples", "8"]),
+    "mera": ([], None),
+    "alpagasus": (["--n", "64", "--ref-n", "8", "--batch", "64"], None),
 }
 STEPS = ("tests", "notebooks", *BENCHES)
 
@@ -49,6 +51,9 @@ TARGETS = [
      "PAD DY-Conv fwd+bwd / fully dynamic layer at batch 256"),
     ("rl", "hidden.256.efficiency", ">=", 0.8, "S=10 batched SAC throughput / (10 x one run's)"),
     ("sparseadapter", "masked_over_dense", "<=", 1.05, "SparseAdapter masked / dense training step"),
+    ("mera", "merge_ot_share_of_run", "<=", 0.01, "MerA OT merge time / one few-shot run"),
+    ("alpagasus", "batched_over_reference", ">=", 10.0,
+     "AlpaGasus batched stop-at-newline grader / one-at-a-time 256-token generation (x)"),
 ]
 
 
