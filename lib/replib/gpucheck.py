@@ -36,8 +36,11 @@ BENCHES = {
                                                  "--threads", "1", "--no-literal"]),
     "sparseadapter": ([], ["--encoder", "tiny", "--layers", "1", "--r", "4", "--batch", "4", "--seq", "8",
                            "--steps", "2", "--reps", "1", "--threads", "1", "--prune-examples", "8"]),
-    "mera": ([], None),
-    "alpagasus": (["--n", "64", "--ref-n", "8", "--batch", "64"], None),
+    "mera": ([], ["--encoder", "tiny", "--n", "2", "--r", "4", "--batch", "2", "--seq", "8", "--steps", "2",
+                  "--reps", "1", "--threads", "1"]),
+    "alpagasus": (["--n", "64", "--ref-n", "8", "--batch", "64"], ["--model", "tiny-smollm2", "--n", "2", "--ref-n",
+                                                                  "1", "--batch", "2", "--max-new", "8", "--threads",
+                                                                  "1"]),
 }
 STEPS = ("tests", "notebooks", *BENCHES)
 
