@@ -493,7 +493,8 @@ def test_every_paper_config_names_its_assets():
         needs = profile_assets(profile)
         assert set(needs) <= set(ASSETS), (profile, set(needs) - set(ASSETS))
     full = profile_assets("full")
-    assert {"bert-base-uncased", "glue/CoLA"} <= set(full) and full["bert-base-uncased"] == ["meo", "sparseadapter", "mera"]
+    assert {"bert-base-uncased", "glue/CoLA"} <= set(full)
+    assert full["bert-base-uncased"] == ["meo", "sparseadapter", "mera"]
     assert {"meta-llama/Llama-2-7b-hf", "openai-community/gpt2", "alpaca"} <= set(full)
     assert set(full["alpaca"]) == {"ifd", "superfiltering"} and {"cifar10", "fashion-mnist"} <= set(full)
     from replib.ifd.config import get_config
