@@ -1,0 +1,102 @@
+"""MADAug ops speed: the batched explore augmentation (every one of the 17 ops on every image of a batch,
+papers/madaug.md Sec. 2 "Explore") against the official per-image PIL loop doing the same ops (Sec. 8;
+targets: >= 5x on 2 CPU cores, >= 20x on a GPU).
+
+  batched  replib.madaug.apply_op once per op on the whole (B, 3, 32, 32) float batch, one level per image,
+           random signs; the 17 outputs stacked to (17, B, 3, H, W)
+  pil      for each image and each op, operation.py's PIL call at the same level and sign, then ToTensor
+           (np.asarray -> float / 255), as the official explore step does per image; the input PIL images
+           are made once, outside the timing
+Real CIFAR-10 test images (replib.assets 'cifar10'); median of --reps after a warm-up, one process.
+--json PATH writes the figures (replib.gpucheck.save_figures).
+
+    python benchmarks/bench_madaug.py                  # CPU, 2 threads, 128 images
+    python benchmarks/bench_madaug.py --device cuda --json reports/bench_madaug.json
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import PIL.Image
+import PIL.ImageDraw
+import PIL.ImageEnhance
+import PIL.ImageOps
+import torch
+
+from replib.assets.images import load_images
+from replib.gpucheck import save_figures
+from replib.madaug import GEOMETRIC, OP_NAMES, apply_op, value
+from replib.runtime import time_call
+
+
+def pil_op(name: str, img, v: float, rng: np.random.Generator):
+    """operation.py's op on a PIL image at value v (sign already applied)."""
+    w, h = img.size
+    affine = {"ShearX": (1, v, 0, 0, 1, 0), "ShearY": (1, 0, 0, v, 1, 0), "TranslateX": (1, 0, v * w, 0, 1, 0),
+              "TranslateY": (1, 0, 0, 0, 1, v * h)}
+    if name in affine:
+        return img.transform(img.size, PIL.Image.AFFINE, affine[name])
+    if name == "Rotate":
+        return img.rotate(v)
+    if name == "Cutout":
+        if v <= 0:
+            return img
+        size = v * w
+        x0, y0 = int(max(0, rng.uniform(1, w) - size / 2)), int(max(0, rng.uniform(1, h) - size / 2))
+        img = img.copy()
+        PIL.ImageDraw.Draw(img).rectangle((x0, y0, min(w, x0 + size), min(h, y0 + size)), (125, 123, 114))
+        return img
+    simple = {"AutoContrast": PIL.ImageOps.autocontrast, "Invert": PIL.ImageOps.invert,
+              "Equalize": PIL.ImageOps.equalize, "Flip": PIL.ImageOps.mirror, "Identity": lambda i: i}
+    if name in simple:
+        return simple[name](img)
+    if name == "Solarize":
+        return PIL.ImageOps.solarize(img, v)
+    if name == "Posterize":
+        return PIL.ImageOps.posterize(img, int(v))
+    return getattr(PIL.ImageEnhance, name)(img).enhance(v)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--json", default="", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    x8 = load_images("cifar10", "test")["x"][:args.batch]
+    images = x8.permute(0, 3, 1, 2).float().div(255).to(dev)
+    pils = [PIL.Image.fromarray(a.numpy()) for a in x8]
+    g = torch.Generator().manual_seed(0)
+    levels = torch.rand(len(OP_NAMES), args.batch, generator=g)
+    signs = torch.where(torch.rand(len(OP_NAMES), args.batch, generator=g) < 0.5, -1.0, 1.0)
+    values = [[float(v) for v in value(n, levels[k]) * (signs[k] if n in GEOMETRIC else 1)]
+              for k, n in enumerate(OP_NAMES)]
+    lv, sg, gen = levels.to(dev), signs.to(dev), torch.Generator(dev).manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def batched():
+        return torch.stack([apply_op(n, images, lv[k], signs=sg[k], generator=gen) for k, n in enumerate(OP_NAMES)])
+
+    def pil_loop():
+        out = [torch.from_numpy(np.array(pil_op(n, img, values[k][i], rng))).permute(2, 0, 1).float() / 255
+               for i, img in enumerate(pils) for k, n in enumerate(OP_NAMES)]
+        return torch.stack(out)
+
+    t_batched, t_pil = time_call(batched, dev, args.reps), time_call(pil_loop, torch.device("cpu"), args.reps)
+    calls = len(OP_NAMES) * args.batch
+    print(f"17 ops x {args.batch} CIFAR-10 images (32x32), device {dev}, {args.threads} threads; "
+          f"median of {args.reps}")
+    print(f"  batched {1000 * t_batched:.1f} ms   PIL loop ({calls} calls) {1000 * t_pil:.1f} ms   "
+          f"speed-up {t_pil / t_batched:.1f}x (target >= 5x on 2 CPU cores, >= 20x on a GPU)")
+    figures = {"batched_ms": 1000 * t_batched, "pil_ms": 1000 * t_pil, "speedup": t_pil / t_batched}
+    if args.json:
+        save_figures(args.json, "madaug", dev, figures, vars(args))
+
+
+if __name__ == "__main__":
+    main()
