@@ -16,46 +16,19 @@ Real CIFAR-10 test images (replib.assets 'cifar10'); median of --reps after a wa
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
-import PIL.ImageDraw
-import PIL.ImageEnhance
-import PIL.ImageOps
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from madaug_reference import pil_op
 from replib.assets.images import load_images
 from replib.gpucheck import save_figures
 from replib.madaug import GEOMETRIC, OP_NAMES, apply_op, value
 from replib.runtime import time_call
-
-
-def pil_op(name: str, img, v: float, rng: np.random.Generator):
-    """operation.py's op on a PIL image at value v (sign already applied)."""
-    w, h = img.size
-    affine = {"ShearX": (1, v, 0, 0, 1, 0), "ShearY": (1, 0, 0, v, 1, 0), "TranslateX": (1, 0, v * w, 0, 1, 0),
-              "TranslateY": (1, 0, 0, 0, 1, v * h)}
-    if name in affine:
-        return img.transform(img.size, PIL.Image.AFFINE, affine[name])
-    if name == "Rotate":
-        return img.rotate(v)
-    if name == "Cutout":
-        if v <= 0:
-            return img
-        size = v * w
-        x0, y0 = int(max(0, rng.uniform(1, w) - size / 2)), int(max(0, rng.uniform(1, h) - size / 2))
-        img = img.copy()
-        PIL.ImageDraw.Draw(img).rectangle((x0, y0, min(w, x0 + size), min(h, y0 + size)), (125, 123, 114))
-        return img
-    simple = {"AutoContrast": PIL.ImageOps.autocontrast, "Invert": PIL.ImageOps.invert,
-              "Equalize": PIL.ImageOps.equalize, "Flip": PIL.ImageOps.mirror, "Identity": lambda i: i}
-    if name in simple:
-        return simple[name](img)
-    if name == "Solarize":
-        return PIL.ImageOps.solarize(img, v)
-    if name == "Posterize":
-        return PIL.ImageOps.posterize(img, int(v))
-    return getattr(PIL.ImageEnhance, name)(img).enhance(v)
 
 
 def main(argv=None):
@@ -82,9 +55,12 @@ def main(argv=None):
     def batched():
         return torch.stack([apply_op(n, images, lv[k], signs=sg[k], generator=gen) for k, n in enumerate(OP_NAMES)])
 
+    def centre(n, img):   # CutoutAbs draws its centre per call, on [1, w) x [1, h) (np.random.uniform(w))
+        return (rng.uniform(1, img.size[0]), rng.uniform(1, img.size[1])) if n == "Cutout" else None
+
     def pil_loop():
-        out = [torch.from_numpy(np.array(pil_op(n, img, values[k][i], rng))).permute(2, 0, 1).float() / 255
-               for i, img in enumerate(pils) for k, n in enumerate(OP_NAMES)]
+        out = [torch.from_numpy(np.array(pil_op(n, img, values[k][i], centre(n, img)))).permute(2, 0, 1).float()
+               / 255 for i, img in enumerate(pils) for k, n in enumerate(OP_NAMES)]
         return torch.stack(out)
 
     t_batched, t_pil = time_call(batched, dev, args.reps), time_call(pil_loop, torch.device("cpu"), args.reps)

@@ -149,7 +149,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 """Config ``precision`` values: 'auto' = bf16 on CUDA, fp32 elsewhere."""
 
 
-def _device_type(device) -> str:
+def device_type(device) -> str:
     """'cuda', 'cpu', ... of a torch.device, a device string ('cuda:1') or None (= cpu)."""
     if device is None:
         return "cpu"
@@ -165,7 +165,7 @@ def resolve_precision(precision: str, device=None, *, field: str = "precision") 
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise ValueError(f"{field}={precision!r}: unknown precision; valid: {', '.join(PRECISIONS)}")
     if precision == "auto":
-        return "bf16" if _device_type(device) == "cuda" else "fp32"
+        return "bf16" if device_type(device) == "cuda" else "fp32"
     return precision
 
 
@@ -177,7 +177,7 @@ def autocast(device, precision: str = "auto"):
 
     import torch
 
-    kind = _device_type(device)
+    kind = device_type(device)
     if resolve_precision(precision, kind) == "bf16":
         return torch.autocast(kind, dtype=torch.bfloat16)
     if kind == "cuda":

@@ -4,13 +4,11 @@ five pixel-exact away from the borders; Cutout against PIL's ImageDraw), identit
 a per-image loop, the straight-through estimator, bf16 autocast, random signs and bad names."""
 import numpy as np
 import PIL.Image
-import PIL.ImageDraw
-import PIL.ImageEnhance
-import PIL.ImageOps
 import pytest
 import torch
 from torch.testing import assert_close
 
+from madaug_reference import pil_cutout, pil_op
 from replib.assets.registry import AssetError
 from replib.madaug import (
     BLENDS,
@@ -47,26 +45,6 @@ def cifar():
     except AssetError as err:
         pytest.skip(f"asset cifar10 not available: {err}")
     return x8, x8.permute(0, 3, 1, 2).float() / 255
-
-
-def pil_op(name, img, v):
-    """operation.py's op on a PIL image at value v (random sign already applied to v)."""
-    w, h = img.size
-    affine = {"ShearX": (1, v, 0, 0, 1, 0), "ShearY": (1, 0, 0, v, 1, 0), "TranslateX": (1, 0, v * w, 0, 1, 0),
-              "TranslateY": (1, 0, 0, 0, 1, v * h)}
-    if name in affine:
-        return img.transform(img.size, PIL.Image.AFFINE, affine[name])
-    if name == "Rotate":
-        return img.rotate(v)
-    simple = {"AutoContrast": PIL.ImageOps.autocontrast, "Invert": PIL.ImageOps.invert,
-              "Equalize": PIL.ImageOps.equalize, "Flip": PIL.ImageOps.mirror, "Identity": lambda i: i}
-    if name in simple:
-        return simple[name](img)
-    if name == "Solarize":
-        return PIL.ImageOps.solarize(img, v)
-    if name == "Posterize":
-        return PIL.ImageOps.posterize(img, int(v))
-    return getattr(PIL.ImageEnhance, name)(img).enhance(v)
 
 
 def pil_batch(name, x8, v):
@@ -119,13 +97,7 @@ def test_cutout_matches_pil_draw(cifar):
     assert centres.min() >= 1 and centres.max() < 32
     for lv in LEVELS:
         size = value("Cutout", lv) * 32
-        ref = []
-        for a, (cx, cy) in zip(x8, centres.tolist()):
-            img = PIL.Image.fromarray(a.numpy())
-            if size > 0:
-                x0, y0 = int(max(0, cx - size / 2)), int(max(0, cy - size / 2))
-                PIL.ImageDraw.Draw(img).rectangle((x0, y0, min(32, x0 + size), min(32, y0 + size)), (125, 123, 114))
-            ref.append(np.array(img))
+        ref = [np.array(pil_cutout(PIL.Image.fromarray(a.numpy()), size, c)) for a, c in zip(x8, centres.tolist())]
         ref = torch.from_numpy(np.stack(ref)).permute(0, 3, 1, 2).float() / 255
         assert_close(cutout(x, torch.full((len(x),), size), centres), ref, atol=1e-6, rtol=0)
 

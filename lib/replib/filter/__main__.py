@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .io import InputError, load_units, write_rows
+from .io import InputError, load_units, write_table
 from .score import METHODS, TEMPLATES, check_choice, shard_indices
 
 
@@ -49,21 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--number", type=int, default=None, help="rows to keep (cherry, superfiltering)")
     g.add_argument("--threshold", type=float, default=None, help="alpagasus: keep score >= this (default 4.5)")
     return p
-
-
-def _write_table(table, path: Path) -> None:
-    if path.suffix == ".parquet":
-        import uuid
-
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    elif path.suffix == ".csv":
-        tmp = path.with_name(f".{path.name}.tmp")
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    else:
-        write_rows(table.to_dict("records"), path)
 
 
 def _check_score_args(a) -> None:
@@ -112,7 +97,7 @@ def score(a) -> int:
     out = Path(a.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if state is None:
-        _write_table(table.drop(columns="unit"), out)
+        write_table(table.drop(columns="unit"), out)
     else:
         shard = out.with_name(f".{out.name}.shard-{rank}-of-{world}.parquet")
         table.to_parquet(shard, index=False)
@@ -120,7 +105,7 @@ def score(a) -> int:
         if rank == 0:
             shards = [out.with_name(f".{out.name}.shard-{r}-of-{world}.parquet") for r in range(world)]
             merged = pd.concat([pd.read_parquet(p) for p in shards]).sort_values("unit")
-            _write_table(merged.drop(columns="unit").reset_index(drop=True), out)
+            write_table(merged.drop(columns="unit").reset_index(drop=True), out)
             for p in shards:
                 p.unlink()
         state.wait_for_everyone()

@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,25 +182,28 @@ def load_units(source: str, fields: str | None = None) -> tuple[list[dict], list
 
 
 def write_rows(rows: list[dict], path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Write rows atomically as .json (list), .jsonl or .parquet (by ``fmt`` or the extension)."""
+    """Write rows atomically as .json (list), .jsonl or .parquet (by ``fmt`` or the extension), unchanged."""
     import pandas as pd
 
-    path = Path(path)
-    fmt = fmt or path.suffix.lstrip(".")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        if fmt == "parquet":
-            pd.DataFrame(rows).to_parquet(tmp, index=False)
-        elif fmt == "jsonl":
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows),
-                           encoding="utf-8")
-        elif fmt in ("json", "hf"):
-            tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-        else:
-            raise InputError(f"cannot write {path}: unknown format {fmt!r} (use .json, .jsonl or .parquet)")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from ..store import atomic_write, atomic_write_text
+
+    fmt = fmt or Path(path).suffix.lstrip(".")
+    if fmt == "parquet":
+        return atomic_write(path, lambda f: pd.DataFrame(rows).to_parquet(f, index=False))
+    if fmt == "jsonl":
+        return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+    if fmt in ("json", "hf"):
+        return atomic_write_text(path, json.dumps(rows, ensure_ascii=False, indent=1, default=str))
+    raise InputError(f"cannot write {path}: unknown format {fmt!r} (use .json, .jsonl or .parquet)")
+
+
+def write_table(table, path: str | os.PathLike) -> Path:
+    """Write a scores table atomically as .parquet, .csv, .jsonl or .json (by the extension)."""
+    from ..store import atomic_write
+
+    suffix = Path(path).suffix
+    if suffix == ".parquet":
+        return atomic_write(path, lambda f: table.to_parquet(f, index=False))
+    if suffix == ".csv":
+        return atomic_write(path, lambda f: f.write(table.to_csv(index=False).encode("utf-8")))
+    return write_rows(table.to_dict("records"), path)

@@ -22,12 +22,12 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from .. import runtime
+from ..store import atomic_write, atomic_write_json
 from .io import Unit
 
 METHODS = {"ifd": ("cherry", "alpaca"), "superfiltering": ("superfiltering", "none")}
@@ -81,14 +81,12 @@ class RowCache:
     """Append-only per-unit score cache: one folder per settings, one parquet part per finished chunk."""
 
     def __init__(self, settings: dict, root: str | os.PathLike | None = None):
-        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        self.folder = Path(root or runtime.cache_dir() / "filter") / digest
+        from ..lm.cache import settings_key
+
+        self.folder = Path(root or runtime.cache_dir() / "filter") / settings_key(settings)
         self.folder.mkdir(parents=True, exist_ok=True)
-        meta = self.folder / "settings.json"
-        if not meta.exists():
-            tmp = meta.with_name(f".settings.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps(settings, indent=1, sort_keys=True))
-            os.replace(tmp, meta)
+        if not (self.folder / "settings.json").exists():
+            atomic_write_json(self.folder / "settings.json", settings)
 
     def load(self):
         import pandas as pd
@@ -104,10 +102,8 @@ class RowCache:
         return pd.concat(parts, ignore_index=True).drop_duplicates("key", keep="last").set_index("key")
 
     def add(self, table) -> None:
-        path = self.folder / f"part-{time.time_ns()}-{os.getpid()}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        atomic_write(self.folder / f"part-{time.time_ns()}-{os.getpid()}.parquet",
+                     lambda f: table.to_parquet(f, index=False))
 
 
 def score_units(units: list[Unit], *, method: str, model: str, template: str | None = None,

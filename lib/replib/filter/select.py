@@ -14,11 +14,11 @@ turns' scores, and a row with any failed turn has no score.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from ..store import atomic_write, atomic_write_json
 from .io import write_rows
 
 RULES = {"cherry": "ifd_loss", "superfiltering": "ifd_ppl", "alpagasus": "score"}
@@ -95,10 +95,8 @@ def summary_figure(values: np.ndarray, kept: np.ndarray, column: str, path: Path
     ax.set_ylabel("rows")
     ax.legend(frameon=False)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def run_select(*, scores: str, input: str, rule: str, output: str, rate=None, number=None, threshold=None,
@@ -124,8 +122,5 @@ def run_select(*, scores: str, input: str, rule: str, output: str, rate=None, nu
                "kept_share": float(kept.size / len(rows)), "output": str(out)}
     summary_figure(values, kept, RULES[rule], out.with_name(out.name + ".hist.png"),
                    summary["threshold"] if rule == "alpagasus" else None)
-    path = out.with_name(out.name + ".summary.json")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(path)
+    atomic_write_json(out.with_name(out.name + ".summary.json"), summary)
     return summary

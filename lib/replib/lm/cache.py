@@ -41,7 +41,7 @@ def score_settings(model_tag: str, *, style: str, max_length: int, template: str
                    device) -> dict:
     """What a cached score depends on: the weights, the scorer settings, the device type and the precision
     resolved on it (``runtime.resolve_precision``: 'auto' is stored as the 'fp32' or 'bf16' it means)."""
-    kind = getattr(device, "type", None) or str(device).split(":")[0]
+    kind = runtime.device_type(device)
     return {"model": model_tag, "style": style, "max_length": max_length, "template": template, "device": kind,
             "precision": runtime.resolve_precision(precision, kind), "version": VERSION}
 

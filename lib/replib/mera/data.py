@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ..nn.glue import TaskData
+from ..nn.glue import TaskData, tokenise
 
 TASKS = ("MRPC", "STS-B", "RTE", "QNLI", "WNLI", "SST-2", "CoLA")
 STSB_THRESHOLD = 3.0
@@ -54,16 +54,6 @@ def load_frames(task: str, n_train: int | None, n_eval: int | None, seed: int) -
             df = df.assign(label=(df["label"] >= STSB_THRESHOLD).astype(int))
         out.append(df)
     return out[0], out[1]
-
-
-def tokenise(tok, frame: pd.DataFrame, max_len: int) -> dict:
-    """Token ids, attention mask (token types) and labels of a frame of sentence1 / sentence2 / label."""
-    s2 = frame["sentence2"].tolist() if frame["sentence2"].notna().any() else None
-    enc = tok(frame["sentence1"].tolist(), s2, truncation=True, max_length=max_len, padding="longest",
-              return_tensors="pt")
-    out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-    out["labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)
-    return out
 
 
 @torch.no_grad()

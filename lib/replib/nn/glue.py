@@ -97,7 +97,8 @@ class TaskData:
     dev: dict
 
 
-def _tokenise(tok, frame, max_len: int) -> dict:
+def tokenise(tok, frame, max_len: int) -> dict:
+    """Token ids, attention mask (token types) and labels of a frame of sentence1 / sentence2 / label."""
     s2 = frame["sentence2"].tolist() if frame["sentence2"].notna().any() else None
     enc = tok(frame["sentence1"].tolist(), s2, truncation=True, max_length=max_len, padding="longest",
               return_tensors="pt")
@@ -122,7 +123,7 @@ def prepare_task(task: str, tok, bottom: nn.Module | None, cfg, device) -> TaskD
     num_labels = int(max(frames["train"]["label"].max(), frames["dev"]["label"].max())) + 1
     data = {}
     for split, df in frames.items():
-        d = _tokenise(tok, df, cfg.max_len)
+        d = tokenise(tok, df, cfg.max_len)
         if bottom is not None:
             tt = d.get("token_type_ids")
             d["hidden"] = encode_bottom(bottom.to(device), d["input_ids"].to(device),
