@@ -239,3 +239,14 @@ def apply_op(name: str, images: torch.Tensor, levels, signs: torch.Tensor | None
         level = level.expand(len(x)) if level.dim() == 0 else level.reshape(len(x))
         out = _apply(name, x, level, signs, generator)
     return out.to(images.dtype)
+
+
+def apply_chosen(images: torch.Tensor, choice: torch.Tensor, levels: torch.Tensor, *, n_ops: int = len(OP_NAMES),
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Op ``OP_NAMES[choice[i]]`` at ``levels[i]`` on image i, without a host sync: every op runs on the whole
+    batch and ``torch.where`` keeps the chosen one (n_ops x the cost of one op)."""
+    out = images
+    for k, name in enumerate(OP_NAMES[:n_ops]):
+        pick = (choice == k).reshape(-1, 1, 1, 1)
+        out = torch.where(pick, apply_op(name, images, levels, generator=generator), out)
+    return out

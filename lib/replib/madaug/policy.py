@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .ops import OP_NAMES, apply_op, ste
+from .ops import OP_NAMES, apply_chosen, apply_op, ste
 
 BN_MODES = ("eval", "train")
 
@@ -134,11 +134,7 @@ def exploit(images: torch.Tensor, features: torch.Tensor, policy: Policy, *, k_o
         levels = jitter(mag.gather(1, choice), delta, generator)               # (n, k_ops)
         x = images[:n]
         for j in range(k_ops):
-            new = x
-            for k, name in enumerate(OP_NAMES[:policy.n_ops]):
-                pick = (choice[:, j] == k).reshape(-1, 1, 1, 1)
-                new = torch.where(pick, apply_op(name, x, levels[:, j], generator=generator), new)
-            x = new
+            x = apply_chosen(x, choice[:, j], levels[:, j], n_ops=policy.n_ops, generator=generator)
         out[:n] = x
     return out
 
