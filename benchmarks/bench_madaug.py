@@ -8,6 +8,10 @@ targets: >= 5x on 2 CPU cores, >= 20x on a GPU).
            (np.asarray -> float / 255), as the official explore step does per image; the input PIL images
            are made once, outside the timing
 Real CIFAR-10 test images (replib.assets 'cifar10'); median of --reps after a warm-up, one process.
+
+--epoch-images N (> 0) also times one training epoch on N reduced-CIFAR-10 images (experiment.train_run, the
+quick profile's settings, WRN --depth/--widen): no-aug, MADAug at its first epoch (split 0.01: explore only) and
+MADAug without the curriculum (split 1: every image augmented); target MADAug / no-aug <= 2x on a GPU.
 --json PATH writes the figures (replib.gpucheck.save_figures).
 
     python benchmarks/bench_madaug.py                  # CPU, 2 threads, 128 images
@@ -37,6 +41,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--epoch-images", type=int, default=0, help="also time one epoch on this many images (0: skip)")
+    ap.add_argument("--depth", type=int, default=10, help="WRN depth of the epoch timing")
+    ap.add_argument("--widen", type=int, default=1, help="WRN width of the epoch timing")
     ap.add_argument("--json", default="", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -70,8 +77,31 @@ def main(argv=None):
     print(f"  batched {1000 * t_batched:.1f} ms   PIL loop ({calls} calls) {1000 * t_pil:.1f} ms   "
           f"speed-up {t_pil / t_batched:.1f}x (target >= 5x on 2 CPU cores, >= 20x on a GPU)")
     figures = {"batched_ms": 1000 * t_batched, "pil_ms": 1000 * t_pil, "speedup": t_pil / t_batched}
+    if args.epoch_images:
+        figures["epoch"] = epoch_times(args, dev)
     if args.json:
         save_figures(args.json, "madaug", dev, figures, vars(args))
+
+
+def epoch_times(args, dev) -> dict:
+    """Seconds of one training epoch per method, and the ratios to no-aug."""
+    from replib.madaug.config import get_config
+    from replib.madaug.data import load_reduced
+    from replib.madaug.experiment import train_run
+
+    cfg = get_config("quick", epochs=1, depth=args.depth, widen=args.widen, n_train=args.epoch_images,
+                     batch_size=min(128, args.epoch_images), n_test=200, n_search=200)
+    data = load_reduced("cifar10", n_train=cfg.n_train, n_search=cfg.n_search, n_test=cfg.n_test)
+    train_run(data, cfg, "noaug", 0, dev)                                           # warm-up
+    secs = {m: float(train_run(data, cfg, m, 0, dev)["curve"].epoch_s.iloc[0])
+            for m in ("noaug", "madaug", "madaug_nocurriculum")}
+    out = {**{f"{m}_s": v for m, v in secs.items()},
+           "madaug_over_noaug": secs["madaug"] / secs["noaug"],
+           "nocurriculum_over_noaug": secs["madaug_nocurriculum"] / secs["noaug"]}
+    print(f"one epoch on {cfg.n_train} images, WRN-{cfg.depth}-{cfg.widen}: no-aug {secs['noaug']:.2f} s, MADAug "
+          f"{secs['madaug']:.2f} s ({out['madaug_over_noaug']:.2f}x), every image augmented "
+          f"{secs['madaug_nocurriculum']:.2f} s ({out['nocurriculum_over_noaug']:.2f}x; target <= 2x on a GPU)")
+    return out
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ cfg
 # | explore batch | the whole training batch | its first `explore_batch` images (full: all) |
 # | warm-up | x2 over 5 epochs | x2 over `warmup_epochs` |
 # | baselines | their own op lists | RandAugment (N = 2) and TrivialAugment on the same 17 ops, + Cutout(16) |
-# | second set | reduced SVHN (1,000) | reduced Fashion-MNIST (`n_train`, grey replicated to 3 channels) |
+# | second set | reduced SVHN (1,000) | reduced Fashion-MNIST (`n_train_fashion`, grey replicated to 3 channels) |
 #
 # (\*) of our JPEG copy, stored in class order: the same random_state selects other (equally stratified) images.
 
@@ -213,9 +213,10 @@ for c in claims:
 # %% [markdown]
 # ## Deviations from the paper and the official code
 #
-# - Scale: at `quick` a WRN-10-1 trains for a few epochs on 4,000 images per set on two CPU cores; the paper trains
-#   WRN-28-10 for 240 epochs. Augmentation pays off late in long schedules, so at this budget the baselines with
-#   stronger augmentation can trail no-aug: the verdicts describe this budget, not the paper's.
+# - Scale: at `quick` a WRN-10-1 trains for a few epochs (`epochs`) on a few thousand images (`n_train`,
+#   `n_train_fashion`) on two CPU cores; the paper trains WRN-28-10 for 240 epochs. Augmentation pays off late in long schedules, so at this
+#   budget the baselines with stronger augmentation can trail no-aug: the verdicts describe this budget, not the
+#   paper's.
 # - `bi_epochs = 0` (the author's advice; the shipped 300 never trains the policy). The explore step sees the first
 #   `explore_batch` images of each training batch at `quick` (the whole batch at `full`).
 # - Our CIFAR-10 is a JPEG copy (quality ~75) in class order: the official `random_state` selects other images.

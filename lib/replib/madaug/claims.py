@@ -86,7 +86,8 @@ def make_claims(cfg, runs: pd.DataFrame, classes: pd.DataFrame, curves: pd.DataF
     if runs is None or runs.empty or "madaug" not in set(runs.method):
         return claims
     n_runs = int((runs.method == "madaug").sum())
-    budget = f"{cfg.epochs} epochs of WRN-{cfg.depth}-{cfg.widen} on {cfg.n_train} images, {n_runs} (set, seed) pairs"
+    sizes = "/".join(str(cfg.train_size(d)) for d in cfg.datasets)
+    budget = f"{cfg.epochs} epochs of WRN-{cfg.depth}-{cfg.widen} on {sizes} images, {n_runs} (set, seed) pairs"
 
     # F1
     noaug, ta = _pair(runs, "madaug", "noaug"), _pair(runs, "madaug", "trivialaugment")

@@ -22,6 +22,8 @@ class Config:
     """image sets: reduced CIFAR-10 (the paper's setting) and reduced Fashion-MNIST (a second set)."""
     n_train: int = 4000
     """training images per set by the official stratified split (official reduced CIFAR-10: 4,256)."""
+    n_train_fashion: int | None = 2000
+    """Fashion-MNIST training images (same split rule); None = n_train. Quick halves it to fit 15 minutes."""
     n_search: int = 1000
     """search (validation) images drawn from the rest, stratified (official: all 45,744 others)."""
     n_test: int | None = 2000
@@ -34,7 +36,7 @@ class Config:
     """WRN depth (6n + 4; official WRN-28-10)."""
     widen: int = 1
     """WRN width factor (official 10)."""
-    epochs: int = 8
+    epochs: int = 7
     """training epochs (official 240)."""
     batch_size: int = 128
     """training batch size (official 128); the last partial batch is dropped (defect 8 fixed)."""
@@ -97,6 +99,10 @@ class Config:
         """``scale`` of ``policy.split_rate``: threshold_scale, or epochs / 240 when it is None."""
         return self.epochs / 240 if self.threshold_scale is None else self.threshold_scale
 
+    def train_size(self, dataset: str) -> int:
+        """Training images of ``dataset``."""
+        return self.n_train_fashion if dataset == "fashion-mnist" and self.n_train_fashion else self.n_train
+
     def validate(self) -> None:
         resolve_precision(self.precision)
         for d in self.datasets:
@@ -114,8 +120,10 @@ class Config:
             raise ValueError("widen, epochs, batch_size, seeds, search_freq and search_batch must be >= 1")
         if self.n_search < self.search_batch:
             raise ValueError(f"n_search={self.n_search} must be >= search_batch={self.search_batch}")
-        if self.n_train < self.batch_size:
-            raise ValueError(f"n_train={self.n_train} must be >= batch_size={self.batch_size} (drop_last)")
+        for name in ("n_train", "n_train_fashion"):
+            n = getattr(self, name)
+            if n is not None and n < self.batch_size:
+                raise ValueError(f"{name}={n} must be >= batch_size={self.batch_size} (the last batch is dropped)")
         if not 1 <= self.k_ops <= 17 or not 0 <= self.delta <= 1 or not 0 <= self.ra_magnitude <= 1:
             raise ValueError(f"need 1 <= k_ops <= 17, delta and ra_magnitude in [0, 1]; got k_ops={self.k_ops}, "
                              f"delta={self.delta}, ra_magnitude={self.ra_magnitude}")
@@ -126,11 +134,12 @@ class Config:
 
 
 PROFILES: dict[str, dict] = {
-    "smoke": dict(datasets=("cifar10",), n_train=256, n_search=64, n_test=200,  # the pipeline only
+    "smoke": dict(datasets=("cifar10",), n_train=256, n_train_fashion=256, n_search=64, n_test=200,  # the pipeline
                   epochs=2, batch_size=64, seeds=1, explore_batch=8, search_batch=8,
                   methods=("noaug", "trivialaugment", "madaug", "madaug_nobilevel")),
     "quick": dict(),
     "full": dict(n_train=4256,             # the official reduced CIFAR-10 split
+                 n_train_fashion=None,     # Fashion-MNIST as large as CIFAR-10
                  n_search=10_000,          # a large search set (official: all 45,744 others)
                  n_test=None,              # the whole test set
                  depth=28, widen=10,       # WRN-28-10, the paper's model

@@ -152,7 +152,7 @@ def run(cfg, device, seed: int = 0, progress: bool = True) -> dict:
     data = {}
     for d, m, s in tqdm(jobs, desc="MADAug runs", disable=not progress):
         if d not in data:
-            data[d] = load_reduced(d, n_train=cfg.n_train, n_search=cfg.n_search, n_test=cfg.n_test,
+            data[d] = load_reduced(d, n_train=cfg.train_size(d), n_search=cfg.n_search, n_test=cfg.n_test,
                                    seed=cfg.data_seed)
         out = train_run(data[d], cfg, m, s, device)
         key = {"dataset": d, "method": m, "seed": s}
