@@ -1,6 +1,6 @@
 """One GPU check (`scripts/gpu_check.sh`): gpu tests, every notebook at smoke on CUDA, each benchmark at GPU sizes.
 
-    scripts/gpu_check.sh [--device cuda|cuda:N] [--only tests,notebooks,ifd,meo,padnet,rl,sparseadapter]
+    scripts/gpu_check.sh [--device cuda|cuda:N] [--only tests,notebooks,ifd,meo,padnet,rl,...]
     scripts/gpu_check.sh --dry-run          # CPU, seconds: tiny benchmarks, no tests or notebooks
 
 Steps, each in its own process with its log in ``reports/gpu_check/``: the ``gpu``-marked tests (pytest,
@@ -41,6 +41,11 @@ BENCHES = {
     "alpagasus": (["--n", "64", "--ref-n", "8", "--batch", "64"], ["--model", "tiny-smollm2", "--n", "2", "--ref-n",
                                                                   "1", "--batch", "2", "--max-new", "8", "--threads",
                                                                   "1"]),
+    "madaug": (["--epoch-images", "4256", "--depth", "28", "--widen", "10"],
+               ["--batch", "8", "--reps", "1", "--threads", "1", "--epoch-images", "64"]),
+    "mece": (["--copies", "2,8,16", "--threads", "16", "--update-steps", "2000"],
+             ["--copies", "2", "--threads", "1", "--steps", "100", "--rebuilds", "5", "--episodes", "2",
+              "--update-steps", "20"]),
 }
 STEPS = ("tests", "notebooks", *BENCHES)
 
@@ -57,6 +62,11 @@ TARGETS = [
     ("mera", "merge_ot_share_of_run", "<=", 0.01, "MerA OT merge time / one few-shot run"),
     ("alpagasus", "batched_over_reference", ">=", 10.0,
      "AlpaGasus batched stop-at-newline grader / one-at-a-time 256-token generation (x)"),
+    ("madaug", "speedup", ">=", 20.0, "MADAug batched explore ops (17 x 128 images) / per-image PIL loop (x)"),
+    ("madaug", "epoch.nocurriculum_over_noaug", "<=", 2.0, "MADAug epoch (every image augmented) / no-aug epoch"),
+    ("mece", "env.batch.16.threads16_efficiency", ">=", 0.8, "MECE 16 lockstep copies / (16 x one copy's steps/s)"),
+    ("mece", "env.rebuild_ms_mean", "<=", 50.0, "MECE MJCF rebuild + compile per morphology change (ms)"),
+    ("mece", "update.update_share", "<", 0.3, "MECE SAC updates' share of the training loop's wall clock"),
 ]
 
 

@@ -97,10 +97,30 @@ class DMCEnv:
 
 
 class EnvBatch:
-    """``n`` environments of one task, one per run, stepped in lockstep with automatic resets."""
+    """``n`` environments of one task, one per run, stepped in lockstep with automatic resets.
+
+    ``EnvBatch(name, seeds)`` builds DMC environments; ``EnvBatch.of(envs)`` wraps any prebuilt objects with
+    DMCEnv's interface (obs_dim, act_dim, sim_seconds, reset(), step(a) -> (next_obs, reward, terminal, last)).
+    Subclasses may override ``_step_envs`` (how the n steps are run) and keep the bookkeeping.
+    """
 
     def __init__(self, name: str, seeds: list[int], action_repeat: int = 1):
-        self.envs = [DMCEnv(name, s, action_repeat) for s in seeds]
+        self._init_envs([DMCEnv(name, s, action_repeat) for s in seeds])
+
+    @classmethod
+    def of(cls, envs: list) -> EnvBatch:
+        """A batch over prebuilt environments (all with the same obs_dim and act_dim)."""
+        batch = cls.__new__(cls)
+        EnvBatch._init_envs(batch, list(envs))
+        return batch
+
+    def _init_envs(self, envs: list) -> None:
+        if not envs:
+            raise ValueError("an EnvBatch needs at least one environment")
+        dims = {(e.obs_dim, e.act_dim) for e in envs}
+        if len(dims) != 1:
+            raise ValueError(f"environments of one batch must share obs_dim and act_dim, got {sorted(dims)}")
+        self.envs = envs
         self.obs_dim, self.act_dim = self.envs[0].obs_dim, self.envs[0].act_dim
         self.obs = np.stack([e.reset() for e in self.envs])                 # (n, obs_dim)
         self.episode_return = np.zeros(len(self.envs))
@@ -113,6 +133,10 @@ class EnvBatch:
     def sim_seconds(self) -> float:
         return sum(e.sim_seconds for e in self.envs)
 
+    def _step_envs(self, actions: np.ndarray) -> list[tuple]:
+        """One step of every environment, in order: [(next_obs, reward, terminal, last)] * n."""
+        return [env.step(a) for env, a in zip(self.envs, actions)]
+
     def step(self, actions: np.ndarray):
         """actions (n, act_dim) -> (obs, next_obs, reward (n,), terminal (n,), finished returns).
 
@@ -121,7 +145,7 @@ class EnvBatch:
         of each episode that ended on this step.
         """
         obs = self.obs
-        out = [env.step(a) for env, a in zip(self.envs, actions)]
+        out = self._step_envs(actions)
         next_obs = np.stack([o[0] for o in out])
         reward = np.array([o[1] for o in out])
         terminal = np.array([o[2] for o in out])

@@ -71,10 +71,16 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
                    utd: int = 1, eval_every: int = 10_000, eval_episodes: int = 10, log_every: int = 1000,
                    regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None, action_repeat: int = 1,
                    buffer_size: int | None = None, device: torch.device | str = "cpu",
-                   progress: bool = True, desc: str = "", precision: str = "auto") -> dict:
+                   progress: bool = True, desc: str = "", precision: str = "auto", envs: EnvBatch | None = None,
+                   evaluate_fn: Callable[[SACEnsemble], dict] | None = None,
+                   on_step: Callable[[int, dict], None] | None = None) -> dict:
     """Train ``len(seeds)`` SAC runs on ``task`` together; returns logs and the trained agent.
 
     ``seeds[s]`` seeds run s's environment, initial weights, exploration and replay sampling.
+    Other environments (e.g. MECE's robots): ``envs``, a prebuilt ``EnvBatch`` with one copy per seed (``task`` is
+    then only the progress label), ``evaluate_fn(agent) -> {name: (S, ...) array}`` in place of the DMC
+    evaluation, and ``on_step(step, finished)`` called after every environment step and its updates (``finished``
+    as ``EnvBatch.step`` returns it), where the caller may change the environments.
     ``precision`` is the networks' ``runtime.autocast`` in updates and acting ('auto': bf16 on CUDA).
     Returns ``{"eval": {"step", "returns" (n_eval, S, E), "q_est", "mc_return", "q_bias" (n_eval, S)},
     "train": {"step", "td_var", "q_mean", "reg" (n_log, S)}, "episodes": [(step, run, return)],
@@ -87,9 +93,16 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
                          f"got steps={steps}, start_steps={start_steps}, utd={utd}, eval_episodes={eval_episodes}")
     sac = sac or SACConfig()
     t_start = time.perf_counter()
-    envs = EnvBatch(task, list(seeds), action_repeat)
-    eval_envs = EnvBatch(task, [EVAL_SEED_OFFSET + 100 * s + e for s in seeds for e in range(eval_episodes)],
-                         action_repeat)
+    if envs is None:
+        envs = EnvBatch(task, list(seeds), action_repeat)
+    elif len(envs) != len(seeds):
+        raise ValueError(f"envs holds {len(envs)} environments for {len(seeds)} seeds; need one per seed")
+    if evaluate_fn is None:
+        eval_envs = EnvBatch(task, [EVAL_SEED_OFFSET + 100 * s + e for s in seeds for e in range(eval_episodes)],
+                             action_repeat)
+
+        def evaluate_fn(agent):
+            return evaluate(agent, eval_envs, eval_episodes, sac.gamma)
     S, A = len(seeds), envs.act_dim
     agent = SACEnsemble(envs.obs_dim, A, list(seeds), sac, device, regularizer, precision=precision)
     buffer = ReplayBuffer(S, buffer_size or steps, envs.obs_dim, A, device)
@@ -102,7 +115,7 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
     def run_eval(step):
         nonlocal eval_seconds
         t0 = time.perf_counter()
-        evals.append({"step": step, **evaluate(agent, eval_envs, eval_episodes, sac.gamma)})
+        evals.append({"step": step, **evaluate_fn(agent)})
         eval_seconds += time.perf_counter() - t0
 
     run_eval(0)
@@ -120,6 +133,8 @@ def train_ensemble(task: str, seeds: list[int], *, steps: int, start_steps: int,
                 stats = agent.update(buffer.sample(sac.batch_size, agent.generators))
                 acc = stats if acc is None else {k: acc[k] + v for k, v in stats.items()}
                 n_acc += 1
+        if on_step is not None:
+            on_step(t + 1, finished)
         if (t + 1) % log_every == 0 and n_acc:
             logs["step"].append(t + 1)
             for k, v in acc.items():
