@@ -192,7 +192,8 @@ epoch_s = runs.groupby("method").epoch_s.mean()
 print({m: round(float(epoch_s[m] / epoch_s["noaug"]), 2) for m in epoch_s.index}, "x the no-aug epoch")
 
 # %%
-metrics = {"accuracy": {f"{r.dataset}/{r.method}": {"mean": r["mean"], "std": r["std"]} for _, r in summary.iterrows()},
+metrics = {"accuracy": {f"{r.dataset}/{r.method}": {"mean": r["mean"], "std": None if np.isnan(r["std"]) else r["std"]}
+                        for _, r in summary.iterrows()},                  # std: None with one seed
            "epoch_s": {m: float(v) for m, v in epoch_s.items()},
            "madaug_epoch_over_noaug": float(epoch_s.get("madaug", np.nan) / epoch_s["noaug"])}
 claims = report.save_claims(run, cfg, **results)

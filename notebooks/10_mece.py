@@ -175,7 +175,8 @@ report.save_figure(fig, "learning_curves", run)
 timing.round(3)
 
 # %%
-metrics = {"heldout": {m: {"mean": float(g.mean()), "std": float(g.std())} for m, g in final.groupby("method").heldout},
+metrics = {"heldout": {m: {"mean": float(g.mean()), "std": float(g.std()) if len(g) > 1 else None}   # None: one seed
+                       for m, g in final.groupby("method").heldout},
            "timing": {k: float(v) for k, v in timing.iloc[0].items()}}
 claims = report.save_claims(run, cfg, **results)
 report.save_metrics(run, cfg, metrics, seeds=list(range(run.seed, run.seed + cfg.seeds)))

@@ -44,7 +44,7 @@ BENCHES = {
     "madaug": (["--epoch-images", "4256", "--depth", "28", "--widen", "10"],
                ["--batch", "8", "--reps", "1", "--threads", "1", "--epoch-images", "64"]),
     "mece": (["--copies", "2,8,16", "--threads", "16", "--update-steps", "2000"],
-             ["--copies", "2", "--threads", "1", "--steps", "100", "--rebuilds", "5", "--episodes", "2",
+             ["--copies", "16", "--threads", "16", "--steps", "160", "--rebuilds", "5", "--episodes", "2",
               "--update-steps", "20"]),
 }
 STEPS = ("tests", "notebooks", *BENCHES)
