@@ -108,13 +108,11 @@ def test_design_side_never_sees_heldout_returns(monkeypatch):
     """pi_m and pi_e observe LearningSignals built from training episodes only: replacing every held-out return by
     a sentinel leaves every design decision, signal and reward unchanged."""
     cfg = get_config("smoke", steps=500)
-    seen = []
 
     def run_with(value):
         monkeypatch.setattr(experiment, "heldout_returns",
                             lambda agent, designs, cfg: np.full((len(designs), len(experiment.test_grid(cfg))), value))
         d = experiment.train(cfg, [("mece", 0)], "cpu", progress=False)["designs"][0]
-        seen.append(d)
         return pd.DataFrame(d.trace), d.history.values.copy()
 
     (a, ra), (b, rb) = run_with(0.0), run_with(1e9)

@@ -75,7 +75,7 @@ def evaluate(model, x8, y, norm, device, n_classes: int, precision: str, policy=
     return {"class_acc": (correct / counts).cpu().numpy(), "class_probs": (probs_sum / counts[:, None]).cpu().numpy()}
 
 
-def train_run(data: dict, cfg, method: str, seed: int, device, *, progress: bool = False) -> dict:
+def train_run(data: dict, cfg, method: str, seed: int, device) -> dict:
     """One network trained with ``method``; -> {acc, class_acc (C,), class_probs (C, K) | None, curve, epoch_s}."""
     check_method(method)
     device = torch.device(device)
@@ -108,16 +108,16 @@ def train_run(data: dict, cfg, method: str, seed: int, device, *, progress: bool
                 g["lr"] = lr_at(epoch + step / steps, cfg)
             x, yb = crop_flip(to_unit(x8[idx]), gen), y[idx]
             if uses_policy:
-                if learns and step % cfg.search_freq == 0:
-                    xe, ye = x[:cfg.explore_batch], yb[:cfg.explore_batch]
-                    v = torch.randint(0, len(ys), (cfg.search_batch,), generator=gen, device=gen.device).to(device)
-                    with runtime.autocast(device, precision):
-                        explore(xe, ye, norm(to_unit(xs8[v])), ys[v], model=model, policy=policy,
-                                task_optimizer=opt, policy_optimizer=popt, post=norm, smoothing=cfg.smoothing,
-                                bn=cfg.explore_bn, generator=gen)
-                    frozen.load_state_dict(model.state_dict())
-                elif not learns and step % cfg.search_freq == 0:
-                    frozen.load_state_dict(model.state_dict())
+                if step % cfg.search_freq == 0:
+                    if learns:                                             # the bi-level step on h
+                        xe, ye = x[:cfg.explore_batch], yb[:cfg.explore_batch]
+                        v = torch.randint(0, len(ys), (cfg.search_batch,), generator=gen, device=gen.device)
+                        v = v.to(device)
+                        with runtime.autocast(device, precision):
+                            explore(xe, ye, norm(to_unit(xs8[v])), ys[v], model=model, policy=policy,
+                                    task_optimizer=opt, policy_optimizer=popt, post=norm, smoothing=cfg.smoothing,
+                                    bn=cfg.explore_bn, generator=gen)
+                    frozen.load_state_dict(model.state_dict())             # exploit's features until the next one
                 feats = policy_features(frozen, x).float()
                 with torch.no_grad():
                     s_sum += policy_strength(*policy(feats, cfg.temperature)).mean()
