@@ -43,6 +43,7 @@ from replib.madaug import OP_NAMES, experiment
 from replib.madaug.baselines import LABELS
 from replib.madaug.claims import fairness_table
 from replib.madaug.config import get_config, required_assets
+from replib.madaug.data import CLASSES
 
 run = runtime.start_run("madaug", profile=profile, device=device, seed=seed, out_dir=out_dir)
 cfg = get_config(profile, **overrides)
@@ -145,7 +146,7 @@ for ax, d in zip(plotting.axes_list(axes), sets):
     f = fair[fair.dataset == d].groupby("class")[["gain", "difficulty"]].mean()
     ax.scatter(f.difficulty, f.gain, color=plotting.OKABE_ITO[0])
     for cls, row in f.iterrows():
-        ax.annotate(str(cls), (row.difficulty, row.gain), fontsize=7)
+        ax.annotate(CLASSES[d][cls], (row.difficulty, row.gain), fontsize=7)
     ax.axhline(0, color=plotting.GREY, lw=0.8)
     ax.set(title=f"reduced {d}", xlabel="no-aug class accuracy, other seeds (%)", ylabel="MADAug gain (points)")
 report.save_figure(fig, "fairness", run)
@@ -165,9 +166,10 @@ for ax, d in zip(plotting.axes_list(axes), sets):
         grid = h.pivot_table(index="class", columns="op", values="p").reindex(columns=list(OP_NAMES))
         im = ax.imshow(grid.to_numpy(), aspect="auto", cmap="viridis")
         ax.set_xticks(range(len(OP_NAMES)), OP_NAMES, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(grid)), grid.index)
+        ax.set_yticks(range(len(grid)), [CLASSES[d][c] for c in grid.index], fontsize=7)
+        ax.grid(False)
         fig.colorbar(im, ax=ax, label="p")
-    ax.set(title=f"reduced {d}: policy p per class", ylabel="class")
+    ax.set(title=f"reduced {d}: policy p per class")
 report.save_figure(fig, "policy_heatmap", run)
 
 # %% [markdown]

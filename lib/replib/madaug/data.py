@@ -17,7 +17,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..assets.images import CIFAR10_CLASSES, FASHION_CLASSES
+
 DATASETS = ("cifar10", "fashion-mnist")
+CLASSES = {"cifar10": CIFAR10_CLASSES, "fashion-mnist": FASHION_CLASSES}
+"""Class names by label, for the figures."""
 
 
 def _stratified(labels: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
